@@ -1,0 +1,194 @@
+//! The ports the domain consumes: where blob bytes live and where metadata lives.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bulwark_oci::{ByteRange, Digest, RepoName, Tag};
+use bytes::Bytes;
+use futures::Stream;
+use tokio::io::AsyncRead;
+
+use crate::Result;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Content-addressed blob bytes and in-progress upload data.
+///
+/// Uploads are identified by an opaque id. Data is appended to a temporary object, and only
+/// `commit_upload` (after the caller verified the digest) makes it visible under its digest.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Create an empty upload object. Ephemeral uploads (single-request pushes) are never
+    /// resumed and are removed wholesale at start-up.
+    async fn create_upload(&self, id: &str, ephemeral: bool) -> Result<()>;
+    /// Append `data` at `offset`, discarding anything a crash left beyond it, and feed every
+    /// byte written through `hasher`. Returns the new length.
+    async fn append_upload(
+        &self,
+        id: &str,
+        offset: u64,
+        data: ByteStream,
+        hasher: Option<&mut bulwark_oci::Hasher>,
+    ) -> Result<u64>;
+    /// Current length of an upload, `None` when it does not exist.
+    async fn upload_len(&self, id: &str) -> Result<Option<u64>>;
+    /// Digest of everything written to the upload so far (re-reads the data).
+    async fn hash_upload(&self, id: &str, algorithm: bulwark_oci::Algorithm) -> Result<Digest>;
+    /// Durably move the verified upload under `digest`; never replaces an existing blob.
+    async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<()>;
+    /// Remove an upload's data; absent uploads are fine.
+    async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// Size of a stored blob, `None` when absent.
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>>;
+    /// Read a blob, or one range of it.
+    async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader>;
+    /// Delete a blob; absent blobs are fine.
+    async fn delete_blob(&self, digest: &Digest) -> Result<()>;
+    /// Every stored blob with its modification time (seconds since the epoch).
+    async fn list_blobs(&self) -> Result<Vec<(Digest, i64)>>;
+    /// Remove ephemeral uploads left by a crash, and session uploads not in `keep`.
+    async fn clean_uploads(&self, keep: &[String]) -> Result<u64>;
+    /// Check the storage is usable.
+    async fn ready(&self) -> Result<()>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub id: String,
+    pub repository: String,
+    pub size: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Bytes,
+}
+
+/// What the metadata store records for a pushed manifest.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Bytes,
+    pub subject: Option<Digest>,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+    /// Config and layers that must be linked to the repository, with their declared sizes.
+    pub blobs: Vec<(Digest, u64)>,
+    /// Child manifests (of an index) that must already be in the repository.
+    pub children: Vec<Digest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+/// Why a manifest could not be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutManifestRejection {
+    MissingBlob(Digest),
+    MissingChild(Digest),
+    SizeMismatch {
+        digest: Digest,
+        declared: u64,
+        actual: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcCounts {
+    pub manifests: u64,
+    pub links: u64,
+}
+
+/// Repositories, manifests, tags, blob links and upload sessions.
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    async fn ready(&self) -> Result<()>;
+
+    async fn create_upload(&self, id: &str, repo: &RepoName, now: i64) -> Result<()>;
+    async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>>;
+    async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> Result<()>;
+    async fn delete_upload(&self, id: &str) -> Result<()>;
+    /// Ids of sessions last touched before `before`.
+    async fn stale_uploads(&self, before: i64) -> Result<Vec<String>>;
+    async fn all_uploads(&self) -> Result<Vec<String>>;
+
+    /// Record a committed blob and link it to `repo`.
+    async fn blob_committed(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()>;
+    /// Size of a blob linked to `repo`.
+    async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>>;
+    /// Size of a blob known anywhere in the registry.
+    async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>>;
+    /// Repositories that hold `digest`, for mount permission checks.
+    async fn repos_with_blob(&self, digest: &Digest, limit: u32) -> Result<Vec<String>>;
+    /// Link an existing blob into `repo`; `false` if the blob is unknown.
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, now: i64) -> Result<bool>;
+    /// Remove a blob from `repo`; `false` if it was not linked.
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+
+    /// Check references and record the manifest (and tag) atomically.
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &NewManifest,
+        tag: Option<&Tag>,
+        now: i64,
+    ) -> Result<Result<(), PutManifestRejection>>;
+    async fn get_manifest_by_digest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>>;
+    async fn get_manifest_by_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>>;
+    /// Delete a manifest and every tag on it; `false` if absent.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool>;
+    /// Tags in lexical order after `last`; `None` when the repository is unknown.
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Option<Vec<String>>>;
+    async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Vec<String>>;
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>>;
+
+    /// Delete untagged manifests unreachable from tags (via index children and referrer
+    /// subjects) and last pushed before `cutoff`, then blob links no manifest of the
+    /// repository references and created before `cutoff`. With `dry_run` only count.
+    async fn gc_metadata(&self, cutoff: i64, dry_run: bool) -> Result<GcCounts>;
+    /// Blobs linked to no repository and last linked before `cutoff`.
+    async fn unlinked_blobs(&self, cutoff: i64, limit: u32) -> Result<Vec<Digest>>;
+    /// Forget a blob if it is still unlinked and older than `cutoff`; `true` if forgotten.
+    async fn forget_blob_if_unlinked(&self, digest: &Digest, cutoff: i64) -> Result<bool>;
+}

@@ -1,0 +1,183 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `BULWARK_*` environment
+//! variables (nested keys joined with `__`, e.g. `BULWARK_GC__GRACE_SECS`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding blobs, upload data and the SQLite database.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    /// Serve HTTPS with these PEM files when set.
+    pub tls: Option<TlsConfig>,
+    pub limits: Limits,
+    pub uploads: Uploads,
+    pub gc: GcConfig,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `bulwark=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_manifest_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Uploads {
+    /// Upload sessions untouched for this long are removed (at start-up and by GC).
+    pub expiry_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcConfig {
+    /// Seconds between online GC runs; 0 turns the online collector off.
+    pub interval_secs: u64,
+    /// Unreferenced content younger than this is kept (protects pushes in flight).
+    pub grace_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            data_dir: PathBuf::from("./bulwark-data"),
+            log: LogConfig::default(),
+            tls: None,
+            limits: Limits::default(),
+            uploads: Uploads::default(),
+            gc: GcConfig::default(),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads {
+            expiry_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            interval_secs: 3600,
+            grace_secs: 24 * 3600,
+        }
+    }
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "log",
+    "tls",
+    "limits",
+    "uploads",
+    "gc",
+    "shutdown_grace_secs",
+];
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        // Only our own keys: other BULWARK_* variables (used by tools and tests) are not config.
+        let env = Env::prefixed("BULWARK_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            let top = k.split(['.']).next().unwrap_or("");
+            let top = top.split("__").next().unwrap_or("");
+            TOP_LEVEL_KEYS.contains(&top)
+        });
+        fig.merge(env).extract().map_err(Box::new)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("bulwark.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_env_layer() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
+            assert_eq!(c.data_dir, PathBuf::from("./bulwark-data"));
+            assert_eq!(c.limits.max_manifest_bytes, 4 * 1024 * 1024);
+            jail.create_file(
+                "b.toml",
+                "listen = \"127.0.0.1:6000\"\n[gc]\ngrace_secs = 60\n[log]\nformat = \"json\"\n",
+            )?;
+            jail.set_env("BULWARK_GC__GRACE_SECS", "5");
+            jail.set_env("BULWARK_DATA_DIR", "/tmp/x");
+            jail.set_env("BULWARK_REQUIRE_CLIENTS", "1");
+            let c = Config::load(Some(Path::new("b.toml"))).unwrap();
+            assert_eq!(c.listen.port(), 6000);
+            assert_eq!(c.gc.grace_secs, 5);
+            assert_eq!(c.log.format, LogFormat::Json);
+            assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+            jail.create_file("bad.toml", "lissten = \"x\"\n")?;
+            assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
+            assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,194 @@
+//! The `bulwark` binary: configuration, logging and the command line (`serve`, `gc`).
+
+mod config;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bulwark_core::gc::GcOptions;
+use bulwark_core::{Registry, RegistryConfig, SystemClock};
+use bulwark_meta::SqliteStore;
+use bulwark_server::AppState;
+use bulwark_storage::FsBlobStore;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "bulwark", version, about = "A secure OCI container registry")]
+struct Cli {
+    /// TOML configuration file (defaults apply without one; BULWARK_* variables override both).
+    #[arg(long, short, global = true, env = "BULWARK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve,
+    /// Remove unreferenced blobs and untagged manifests older than the grace window.
+    Gc {
+        /// Report what would be removed without removing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Override the configured grace window (seconds).
+        #[arg(long)]
+        grace_secs: Option<i64>,
+    },
+    /// Print the effective configuration as TOML.
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    init_tracing(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(config).await,
+            Command::Gc {
+                dry_run,
+                grace_secs,
+            } => gc(config, dry_run, grace_secs).await,
+            Command::Config => {
+                println!("{}", toml::to_string_pretty(&config)?);
+                Ok(())
+            }
+        }
+    })
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
+    tokio::fs::create_dir_all(&config.data_dir)
+        .await
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let blobs = FsBlobStore::open(&config.data_dir)
+        .await
+        .context("opening blob storage")?;
+    let meta = SqliteStore::open(&config.db_path())
+        .await
+        .context("opening the metadata database")?;
+    Ok(Arc::new(Registry::new(
+        Arc::new(blobs),
+        Arc::new(meta),
+        Arc::new(SystemClock),
+        RegistryConfig {
+            max_manifest_bytes: config.limits.max_manifest_bytes,
+            upload_expiry_secs: config.uploads.expiry_secs,
+            ..RegistryConfig::default()
+        },
+    )))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let registry = open_registry(&config).await?;
+    let cleaned = registry
+        .clean_uploads()
+        .await
+        .context("cleaning stale uploads")?;
+    if cleaned > 0 {
+        tracing::info!(removed = cleaned, "removed stale upload data");
+    }
+    let gc_task = (config.gc.interval_secs > 0).then(|| {
+        bulwark_server::worker::spawn_gc(
+            registry.clone(),
+            Duration::from_secs(config.gc.interval_secs),
+            config.gc.grace_secs,
+        )
+    });
+    let app = bulwark_server::router(AppState { registry });
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(
+        handle.clone(),
+        Duration::from_secs(config.shutdown_grace_secs),
+    ));
+    let service = app.into_make_service();
+    match &config.tls {
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .context("loading TLS certificate and key")?;
+            tracing::info!(%addr, data_dir = %config.data_dir.display(), "bulwark listening (https)");
+            axum_server::from_tcp_rustls(listener, rustls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+        None => {
+            tracing::info!(%addr, data_dir = %config.data_dir.display(), "bulwark listening (http)");
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    if let Some(task) = gc_task {
+        task.abort();
+    }
+    tracing::info!("bulwark stopped");
+    Ok(())
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle, grace: Duration) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down; letting in-flight requests finish"
+    );
+    handle.graceful_shutdown(Some(grace));
+}
+
+async fn gc(config: Config, dry_run: bool, grace_secs: Option<i64>) -> anyhow::Result<()> {
+    let registry = open_registry(&config).await?;
+    let report = registry
+        .collect_garbage(GcOptions {
+            grace_secs: grace_secs.unwrap_or(config.gc.grace_secs),
+            dry_run,
+        })
+        .await
+        .context("garbage collection")?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
