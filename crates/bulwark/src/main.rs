@@ -79,10 +79,32 @@ fn init_tracing(config: &Config) {
     }
 }
 
-async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
-    tokio::fs::create_dir_all(&config.data_dir)
-        .await
+/// Exclusive lock on the data directory, held for the life of the process. In-process digest
+/// locks make online GC safe; a second process (server or offline `gc`) would bypass them.
+fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("bulwark.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another bulwark process is using {}; a running server collects garbage itself \
+             (gc.interval_secs), stop it to run `bulwark gc` offline",
+            config.data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
     let blobs = FsBlobStore::open(&config.data_dir)
         .await
         .context("opening blob storage")?;
@@ -102,6 +124,7 @@ async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config)?;
     let registry = open_registry(&config).await?;
     let cleaned = registry
         .clean_uploads()
@@ -181,6 +204,7 @@ async fn shutdown_on_signal(handle: axum_server::Handle, grace: Duration) {
 }
 
 async fn gc(config: Config, dry_run: bool, grace_secs: Option<i64>) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config)?;
     let registry = open_registry(&config).await?;
     let report = registry
         .collect_garbage(GcOptions {
