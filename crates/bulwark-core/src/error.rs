@@ -30,6 +30,8 @@ pub enum Error {
     ManifestUnknown,
     #[error("manifest is {size} bytes, more than the {limit} allowed")]
     ManifestTooLarge { size: u64, limit: u64 },
+    #[error("blob exceeds the {limit}-byte limit")]
+    BlobTooLarge { limit: u64 },
     #[error("repository name not known to registry")]
     NameUnknown,
     #[error("{0}")]
@@ -66,6 +68,7 @@ impl Error {
             Error::ManifestUnsupported(_) => (C::ManifestInvalid, 415),
             Error::ManifestUnknown => (C::ManifestUnknown, 404),
             Error::ManifestTooLarge { .. } => (C::SizeInvalid, 413),
+            Error::BlobTooLarge { .. } => (C::SizeInvalid, 413),
             Error::NameUnknown => (C::NameUnknown, 404),
             Error::SizeInvalid(_) => (C::SizeInvalid, 400),
             Error::Storage(_) | Error::Metadata(_) => (C::Unknown, 500),

@@ -1,11 +1,13 @@
 //! The registry service: every distribution-API operation, independent of HTTP.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bulwark_oci::manifest::ManifestKind;
 use bulwark_oci::{Algorithm, ByteRange, Digest, Hasher, ParsedManifest, Reference, RepoName};
 use bytes::Bytes;
+use futures::StreamExt;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -18,6 +20,8 @@ use crate::store::{
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     pub max_manifest_bytes: u64,
+    /// Largest blob accepted on any upload path; `None` for no limit.
+    pub max_blob_bytes: Option<u64>,
     /// Upload sessions untouched for this long are removed.
     pub upload_expiry_secs: i64,
     /// Largest page a listing returns, whatever `n` asks for.
@@ -28,6 +32,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             max_manifest_bytes: 4 * 1024 * 1024,
+            max_blob_bytes: None,
             upload_expiry_secs: 24 * 3600,
             max_page: 10_000,
         }
@@ -144,6 +149,11 @@ impl Registry {
                 ));
             }
         }
+        if let (Some(max), Some(len)) = (self.config.max_blob_bytes, length) {
+            if session.size.saturating_add(len) > max {
+                return Err(Error::BlobTooLarge { limit: max });
+            }
+        }
         let new_size = self.append(&session, body).await?;
         if let Some(expected) = range.map(|r| r.len()).or(length) {
             if new_size - session.size != expected {
@@ -192,10 +202,12 @@ impl Registry {
         self.blobs.create_upload(&id, true).await?;
         let result = async {
             let mut hasher = Hasher::new(digest.algorithm());
+            let (body, exceeded) = self.limited(body, 0);
             let size = self
                 .blobs
                 .append_upload(&id, 0, body, Some(&mut hasher))
-                .await?;
+                .await
+                .map_err(|e| self.too_large_or(e, &exceeded))?;
             check_digest(digest, hasher.finish())?;
             self.commit_verified(repo, &id, digest, size).await
         }
@@ -212,7 +224,35 @@ impl Registry {
         }
     }
 
+    /// Cut `body` off once the blob would exceed `max_blob_bytes`; the flag tells why it ended.
+    fn limited(&self, body: ByteStream, already: u64) -> (ByteStream, Arc<AtomicBool>) {
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let Some(max) = self.config.max_blob_bytes else {
+            return (body, exceeded);
+        };
+        let flag = exceeded.clone();
+        let mut total = already;
+        let body = body.map(move |chunk| {
+            let chunk = chunk?;
+            total = total.saturating_add(chunk.len() as u64);
+            if total > max {
+                flag.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("blob exceeds the size limit"));
+            }
+            Ok(chunk)
+        });
+        (Box::pin(body), exceeded)
+    }
+
+    fn too_large_or(&self, e: Error, exceeded: &AtomicBool) -> Error {
+        match self.config.max_blob_bytes {
+            Some(limit) if exceeded.load(Ordering::Relaxed) => Error::BlobTooLarge { limit },
+            _ => e,
+        }
+    }
+
     async fn append(&self, session: &UploadSession, body: ByteStream) -> Result<u64> {
+        let (body, exceeded) = self.limited(body, session.size);
         let cached = self.take_hasher(&session.id, session.size);
         let new_size = match cached {
             Some(mut hasher) => {
@@ -241,7 +281,7 @@ impl Registry {
                         .set_upload_size(&session.id, len.min(session.size), self.clock.now())
                         .await;
                 }
-                return Err(e);
+                return Err(self.too_large_or(e, &exceeded));
             }
         };
         self.meta

@@ -52,6 +52,8 @@ pub struct TlsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_manifest_bytes: u64,
+    /// Largest blob accepted; 0 means no limit.
+    pub max_blob_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +100,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_manifest_bytes: 4 * 1024 * 1024,
+            max_blob_bytes: 0,
         }
     }
 }

@@ -117,6 +117,8 @@ async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
         Arc::new(SystemClock),
         RegistryConfig {
             max_manifest_bytes: config.limits.max_manifest_bytes,
+            max_blob_bytes: (config.limits.max_blob_bytes > 0)
+                .then_some(config.limits.max_blob_bytes),
             upload_expiry_secs: config.uploads.expiry_secs,
             ..RegistryConfig::default()
         },

@@ -297,3 +297,50 @@ fn two_gib_layer_push_is_streamed() {
         "peak RSS grew by {growth_mib} MiB ({before} -> {after} KiB) during a 2 GiB push"
     );
 }
+
+#[test]
+fn blob_size_limit_is_enforced_on_every_upload_path() {
+    let server = TestServer::start_with(bin(), &[("BULWARK_LIMITS__MAX_BLOB_BYTES", "1024")]);
+    let big = random_bytes(3, 2000);
+    let digest = sha256_digest(&big);
+    let r = server.request(
+        "POST",
+        &format!("/v2/ops/limit/blobs/uploads/?digest={digest}"),
+        &[],
+        &big,
+    );
+    r.expect_error(413, "SIZE_INVALID");
+
+    let started = server.request("POST", "/v2/ops/limit/blobs/uploads/", &[], &[]);
+    let location = server.target(started.header("location").unwrap());
+    server
+        .request(
+            "PATCH",
+            &location,
+            &[("Content-Range", "0-999")],
+            &big[..1000],
+        )
+        .expect_status(202);
+    // The second chunk would take the blob past the limit.
+    server
+        .request(
+            "PATCH",
+            &location,
+            &[("Content-Range", "1000-1999")],
+            &big[1000..],
+        )
+        .expect_error(413, "SIZE_INVALID");
+    server
+        .request(
+            "PUT",
+            &format!("{location}?digest={digest}"),
+            &[],
+            &big[1000..],
+        )
+        .expect_error(413, "SIZE_INVALID");
+    server
+        .request("HEAD", &format!("/v2/ops/limit/blobs/{digest}"), &[], &[])
+        .expect_status(404);
+    // Within the limit everything works as usual.
+    push_blob(&server.base_url(), "ops/limit", &big[..1024]);
+}
