@@ -149,19 +149,19 @@ impl Registry {
                 ));
             }
         }
-        if let (Some(max), Some(len)) = (self.config.max_blob_bytes, length) {
-            if session.size.saturating_add(len) > max {
-                return Err(Error::BlobTooLarge { limit: max });
-            }
+        if let (Some(max), Some(len)) = (self.config.max_blob_bytes, length)
+            && session.size.saturating_add(len) > max
+        {
+            return Err(Error::BlobTooLarge { limit: max });
         }
         let new_size = self.append(&session, body).await?;
-        if let Some(expected) = range.map(|r| r.len()).or(length) {
-            if new_size - session.size != expected {
-                return Err(Error::SizeInvalid(format!(
-                    "received {} bytes, expected {expected}",
-                    new_size - session.size
-                )));
-            }
+        if let Some(expected) = range.map(|r| r.len()).or(length)
+            && new_size - session.size != expected
+        {
+            return Err(Error::SizeInvalid(format!(
+                "received {} bytes, expected {expected}",
+                new_size - session.size
+            )));
         }
         Ok(new_size)
     }
@@ -344,10 +344,10 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepoName>,
     ) -> Result<bool> {
-        if let Some(from) = from {
-            if self.meta.repo_blob_size(from, digest).await?.is_none() {
-                return Ok(false);
-            }
+        if let Some(from) = from
+            && self.meta.repo_blob_size(from, digest).await?.is_none()
+        {
+            return Ok(false);
         }
         self.meta.link_blob(repo, digest, self.clock.now()).await
     }
