@@ -1,0 +1,295 @@
+//! `TestServer`: the real `bulwark serve` on a free loopback port.
+
+use std::fs::{self, OpenOptions};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::http::{HttpResponse, http_request, request_target};
+
+/// How long a server gets to answer `/healthz` with 200.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts to start when the port picked turned out to be taken meanwhile.
+const PORT_ATTEMPTS: usize = 5;
+/// The file, in the data dir, that receives the server's stdout and stderr.
+const LOG_FILE: &str = "server.log";
+
+/// A running `bulwark serve`. Dropping it kills the server (SIGKILL) and, if it owns its data
+/// dir, removes it. If the test is panicking, the server log is printed to stderr first.
+pub struct TestServer {
+    child: Child,
+    watchdog: Option<Child>,
+    exited: Option<ExitStatus>,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    _owned_dir: Option<TempDir>,
+}
+
+impl TestServer {
+    /// Starts `bin serve` with a fresh temporary data dir.
+    pub fn start(bin: &Path) -> TestServer {
+        TestServer::start_with(bin, &[])
+    }
+
+    /// Starts `bin serve` with a fresh temporary data dir and extra environment variables
+    /// (for example `("BULWARK_LIMITS__MAX_MANIFEST_BYTES", "1024")`).
+    pub fn start_with(bin: &Path, envs: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix("bulwark-test-")
+            .tempdir()
+            .expect("create a temporary data dir");
+        let mut server = TestServer::start_in(bin, dir.path().to_path_buf(), envs);
+        server._owned_dir = Some(dir);
+        server
+    }
+
+    /// Starts `bin serve` on an existing data dir, which the caller owns: use it to restart a
+    /// server on the data a previous (killed or stopped) one left behind.
+    pub fn start_in(bin: &Path, data_dir: PathBuf, envs: &[(&str, &str)]) -> TestServer {
+        fs::create_dir_all(&data_dir).expect("create the data dir");
+        let log_path = data_dir.join(LOG_FILE);
+        let mut last_log = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let addr = free_loopback_port();
+            let log_offset = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+            let child = spawn(bin, addr, &data_dir, &log_path, envs);
+            let mut server = TestServer {
+                watchdog: spawn_watchdog(child.id(), &data_dir),
+                child,
+                exited: None,
+                addr,
+                data_dir: data_dir.clone(),
+                log_path: log_path.clone(),
+                _owned_dir: None,
+            };
+            match server.wait_healthy() {
+                Ok(()) => return server,
+                Err(why) => {
+                    let log = server.log_since(log_offset);
+                    let port_taken = server.exited.is_some()
+                        && (log.contains("in use") || log.contains("AddrInUse"));
+                    // Dropped outside a panic, so the log is not printed twice.
+                    drop(server);
+                    if !port_taken {
+                        panic!(
+                            "bulwark serve on {addr} did not come up: {why}\n--- server log ---\n{log}"
+                        );
+                    }
+                    last_log = log;
+                }
+            }
+        }
+        panic!(
+            "bulwark serve found no free port in {PORT_ATTEMPTS} attempts\n--- server log ---\n{last_log}"
+        )
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Sends one request to this server; `target` is a path and query such as `/v2/`.
+    /// Panics (with the server log) if the request cannot be sent or answered.
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        http_request(self.addr, method, target, headers, body).unwrap_or_else(|e| {
+            panic!("{method} {target}: {e}\n--- server log ---\n{}", self.log())
+        })
+    }
+
+    /// `GET target` with no headers.
+    pub fn get(&self, target: &str) -> HttpResponse {
+        self.request("GET", target, &[], &[])
+    }
+
+    /// The request target of a `Location` header this server sent (relative or absolute).
+    pub fn target(&self, location: &str) -> String {
+        request_target(self.addr, location)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL and reaps it. Idempotent.
+    pub fn kill9(&mut self) {
+        if self.exited.is_none() {
+            // Fails only if the child is already gone, which `wait` then reports.
+            let _ = self.child.kill();
+            self.exited = self.child.wait().ok();
+        }
+        self.stop_watchdog();
+    }
+
+    /// Sends SIGTERM (via the `kill` command, the workspace forbids `unsafe`). Use
+    /// `wait_exit` to see the server finish.
+    pub fn terminate(&mut self) {
+        if self.exited.is_some() {
+            return;
+        }
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Waits up to `timeout` for the server to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.poll_exit() {
+                self.stop_watchdog();
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the server (and earlier servers on the same data dir) wrote to stdout/stderr.
+    pub fn log(&self) -> String {
+        self.log_since(0)
+    }
+
+    fn log_since(&self, offset: u64) -> String {
+        let bytes = fs::read(&self.log_path).unwrap_or_default();
+        let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
+    }
+
+    fn poll_exit(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().ok().flatten();
+        }
+        self.exited
+    }
+
+    fn wait_healthy(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = self.poll_exit() {
+                return Err(format!("it exited with {status}"));
+            }
+            if http_request(self.addr, "GET", "/healthz", &[], &[]).is_ok_and(|r| r.status == 200) {
+                // A 200 from a server that then exits was someone else's port.
+                thread::sleep(Duration::from_millis(20));
+                return match self.poll_exit() {
+                    Some(status) => Err(format!("it exited with {status}")),
+                    None => Ok(()),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "/healthz did not answer 200 within {STARTUP_TIMEOUT:?}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn stop_watchdog(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+        if thread::panicking() {
+            eprintln!(
+                "--- bulwark server log ({}) ---\n{}--- end of server log ---",
+                self.log_path.display(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// A port the kernel just handed out on 127.0.0.1, released again for the server to bind.
+fn free_loopback_port() -> SocketAddr {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("local address of the listener")
+}
+
+fn spawn(
+    bin: &Path,
+    addr: SocketAddr,
+    data_dir: &Path,
+    log_path: &Path,
+    envs: &[(&str, &str)],
+) -> Child {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .expect("open the server log");
+    let log_err = log.try_clone().expect("clone the server log handle");
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve");
+    // Hermetic: no configuration leaks in from the environment running the tests.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BULWARK_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("BULWARK_LISTEN", addr.to_string())
+        .env("BULWARK_DATA_DIR", data_dir)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {} serve: {e}", bin.display()))
+}
+
+/// A shell that SIGKILLs the server once this test process is gone, so that a server held in
+/// a static, or left behind by an aborted test run, does not outlive the tests. It checks the
+/// server's environment first so that a recycled pid is never hit.
+fn spawn_watchdog(server_pid: u32, data_dir: &Path) -> Option<Child> {
+    let script = r#"
+        while kill -0 "$0" 2>/dev/null; do sleep 1; done
+        if tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | grep -qxF "BULWARK_DATA_DIR=$2"; then
+            kill -9 "$1"
+        fi
+    "#;
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(std::process::id().to_string())
+        .arg(server_pid.to_string())
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
