@@ -65,7 +65,7 @@ impl Error {
             Error::DigestUnsupported(_) => (C::DigestInvalid, 400),
             Error::ManifestBlobUnknown(_) => (C::ManifestBlobUnknown, 400),
             Error::ManifestInvalid(_) => (C::ManifestInvalid, 400),
-            Error::ManifestUnsupported(_) => (C::ManifestInvalid, 415),
+            Error::ManifestUnsupported(_) => (C::Unsupported, 415),
             Error::ManifestUnknown => (C::ManifestUnknown, 404),
             Error::ManifestTooLarge { .. } => (C::SizeInvalid, 413),
             Error::BlobTooLarge { .. } => (C::SizeInvalid, 413),
@@ -85,7 +85,10 @@ impl From<bulwark_oci::ManifestError> for Error {
     fn from(e: bulwark_oci::ManifestError) -> Self {
         match e {
             bulwark_oci::ManifestError::UnsupportedMediaType(m) => Error::ManifestUnsupported(m),
-            other => Error::ManifestInvalid(other.to_string()),
+            bulwark_oci::ManifestError::Invalid(m) => Error::ManifestInvalid(m),
+            bulwark_oci::ManifestError::Json(e) => {
+                Error::ManifestInvalid(format!("not valid JSON: {e}"))
+            }
         }
     }
 }

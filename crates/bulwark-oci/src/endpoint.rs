@@ -215,9 +215,10 @@ impl Endpoint {
                 _ => Err(EndpointError::MethodNotAllowed),
             };
         }
-        // Blob digests always contain ':'; upload ids never do, which disambiguates
-        // `<name>/blobs/uploads/<id>` from a repository whose name ends in `/blobs/uploads`.
-        if n >= 3 && prev == "blobs" && last.contains(':') {
+        // `<name>/blobs/uploads` starts an upload; anything else after `blobs/` must be a digest.
+        // Upload ids never contain ':', so `<name>/blobs/uploads/<id>` is never read as a blob
+        // of a repository whose name ends in `/blobs`.
+        if n >= 3 && prev == "blobs" && last != "uploads" && !last.is_empty() {
             let name = name_of(n - 2)?;
             let digest = Digest::parse(last)?;
             return match method {
@@ -507,10 +508,10 @@ mod tests {
                 head: false
             })
         );
-        assert_eq!(
+        assert!(matches!(
             p(Method::Get, "/v2/a/blobs/notadigest"),
-            Err(EndpointError::NotFound)
-        );
+            Err(EndpointError::Name(NameError::Digest(_)))
+        ));
         assert!(matches!(
             p(Method::Get, "/v2/a/blobs/sha256:zz"),
             Err(EndpointError::Name(NameError::Digest(_)))

@@ -159,6 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure signature
     fn defaults_file_and_env_layer() {
         figment::Jail::expect_with(|jail| {
             let c = Config::load(None).unwrap();
