@@ -1,3 +1,5 @@
 //! Image scanning: package inventory, vulnerability matching and version ordering per ecosystem.
 
+pub mod distro;
+pub mod inventory;
 pub mod version;
