@@ -38,10 +38,17 @@ impl Registry {
             ..GcReport::default()
         };
 
+        if opts.dry_run {
+            for digest in self.meta.gc_dry_run_blobs(cutoff).await? {
+                report.blobs_deleted += 1;
+                report.bytes_freed += self.blobs.blob_size(&digest).await?.unwrap_or(0);
+            }
+        }
+
         // Blobs no repository links any more. A candidate re-linked meanwhile is skipped by
         // `forget_blob_if_unlinked`; the loop ends when a batch makes no progress.
         let mut seen = std::collections::HashSet::new();
-        loop {
+        while !opts.dry_run {
             let batch = self.meta.unlinked_blobs(cutoff, BATCH).await?;
             let fresh: Vec<_> = batch
                 .into_iter()
@@ -53,10 +60,7 @@ impl Registry {
             for digest in fresh {
                 let _guard = self.digest_locks.lock(&digest).await;
                 let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
-                if opts.dry_run {
-                    report.blobs_deleted += 1;
-                    report.bytes_freed += size;
-                } else if self.meta.forget_blob_if_unlinked(&digest, cutoff).await? {
+                if self.meta.forget_blob_if_unlinked(&digest, cutoff).await? {
                     self.blobs.delete_blob(&digest).await?;
                     report.blobs_deleted += 1;
                     report.bytes_freed += size;

@@ -176,9 +176,10 @@ impl Registry {
     ) -> Result<()> {
         let _guard = self.upload_locks.lock(id).await;
         let mut session = self.session(repo, id).await?;
-        if let Some(body) = body {
-            session.size = self.append(&session, body).await?;
-        }
+        // Always append (possibly nothing): it also cuts off any bytes a broken chunk left
+        // past the acknowledged length, so only acknowledged data is hashed and committed.
+        let body = body.unwrap_or_else(|| Box::pin(futures::stream::empty()));
+        session.size = self.append(&session, body).await?;
         let result = self.commit(repo, id, digest, session.size).await;
         // A completed or failed upload is over either way (the spec's PUT ends the session).
         self.forget_upload(id).await?;

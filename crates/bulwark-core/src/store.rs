@@ -187,6 +187,9 @@ pub trait MetadataStore: Send + Sync {
     /// subjects) and last pushed before `cutoff`, then blob links no manifest of the
     /// repository references and created before `cutoff`. With `dry_run` only count.
     async fn gc_metadata(&self, cutoff: i64, dry_run: bool) -> Result<GcCounts>;
+    /// Blobs a real run would remove after `gc_metadata`: those that would be left with no
+    /// link, last linked before `cutoff`. For dry runs; touches nothing.
+    async fn gc_dry_run_blobs(&self, cutoff: i64) -> Result<Vec<Digest>>;
     /// Blobs linked to no repository and last linked before `cutoff`.
     async fn unlinked_blobs(&self, cutoff: i64, limit: u32) -> Result<Vec<Digest>>;
     /// Forget a blob if it is still unlinked and older than `cutoff`; `true` if forgotten.

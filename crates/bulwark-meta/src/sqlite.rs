@@ -116,6 +116,11 @@ const DEAD_MANIFEST: &str = "NOT EXISTS (SELECT 1 FROM live l
 const DEAD_LINK: &str = "linked_at < ?1 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb
     WHERE mb.repo_id = repo_blobs.repo_id AND mb.blob_digest = repo_blobs.digest)";
 
+/// A link a real run removes: old, and used by no manifest that survives the run.
+const DEAD_LINK_AFTER_GC: &str = "linked_at < ?1 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb
+    JOIN live l ON l.repo_id = mb.repo_id AND l.digest = mb.manifest_digest
+    WHERE mb.repo_id = repo_blobs.repo_id AND mb.blob_digest = repo_blobs.digest)";
+
 const UNLINKED_BLOB: &str = "last_linked_at < ?1 AND NOT EXISTS (SELECT 1 FROM repo_blobs rb
     WHERE rb.digest = blobs.digest)";
 
@@ -559,7 +564,7 @@ impl MetadataStore for SqliteStore {
             .await
             .map_err(db)?;
             let links: i64 = sqlx::query_scalar(&format!(
-                "SELECT COUNT(*) FROM repo_blobs WHERE {DEAD_LINK}"
+                "{LIVE_MANIFESTS} SELECT COUNT(*) FROM repo_blobs WHERE {DEAD_LINK_AFTER_GC}"
             ))
             .bind(cutoff)
             .fetch_one(&self.reader)
@@ -585,6 +590,20 @@ impl MetadataStore for SqliteStore {
             .map_err(db)?
             .rows_affected();
         Ok(GcCounts { manifests, links })
+    }
+
+    async fn gc_dry_run_blobs(&self, cutoff: i64) -> Result<Vec<Digest>> {
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "{LIVE_MANIFESTS} SELECT digest FROM blobs WHERE last_linked_at < ?1
+             AND NOT EXISTS (SELECT 1 FROM repo_blobs WHERE repo_blobs.digest = blobs.digest
+                             AND NOT ({DEAD_LINK_AFTER_GC}))
+             ORDER BY digest"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        rows.iter().map(|d| parse_digest(d)).collect()
     }
 
     async fn unlinked_blobs(&self, cutoff: i64, limit: u32) -> Result<Vec<Digest>> {
