@@ -43,29 +43,8 @@ impl Registry {
                 report.blobs_deleted += 1;
                 report.bytes_freed += self.blobs.blob_size(&digest).await?.unwrap_or(0);
             }
-        }
-
-        // Blobs no repository links any more. A candidate re-linked meanwhile is skipped by
-        // `forget_blob_if_unlinked`; the loop ends when a batch makes no progress.
-        let mut seen = std::collections::HashSet::new();
-        while !opts.dry_run {
-            let batch = self.meta.unlinked_blobs(cutoff, BATCH).await?;
-            let fresh: Vec<_> = batch
-                .into_iter()
-                .filter(|d| seen.insert(d.clone()))
-                .collect();
-            if fresh.is_empty() {
-                break;
-            }
-            for digest in fresh {
-                let _guard = self.digest_locks.lock(&digest).await;
-                let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
-                if self.meta.forget_blob_if_unlinked(&digest, cutoff).await? {
-                    self.blobs.delete_blob(&digest).await?;
-                    report.blobs_deleted += 1;
-                    report.bytes_freed += size;
-                }
-            }
+        } else {
+            self.sweep_unlinked_blobs(cutoff, &mut report).await?;
         }
 
         // Files without metadata: left by a crash between rename and the metadata commit.
@@ -84,5 +63,30 @@ impl Registry {
             }
         }
         Ok(report)
+    }
+
+    /// Blobs no repository links any more. A candidate re-linked meanwhile is skipped by
+    /// `forget_blob_if_unlinked`; the loop ends when a batch makes no progress.
+    async fn sweep_unlinked_blobs(&self, cutoff: i64, report: &mut GcReport) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let batch = self.meta.unlinked_blobs(cutoff, BATCH).await?;
+            let fresh: Vec<_> = batch
+                .into_iter()
+                .filter(|d| seen.insert(d.clone()))
+                .collect();
+            if fresh.is_empty() {
+                return Ok(());
+            }
+            for digest in fresh {
+                let _guard = self.digest_locks.lock(&digest).await;
+                let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
+                if self.meta.forget_blob_if_unlinked(&digest, cutoff).await? {
+                    self.blobs.delete_blob(&digest).await?;
+                    report.blobs_deleted += 1;
+                    report.bytes_freed += size;
+                }
+            }
+        }
     }
 }
