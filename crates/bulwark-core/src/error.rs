@@ -30,6 +30,8 @@ pub enum Error {
     ManifestUnknown,
     #[error("manifest is {size} bytes, more than the {limit} allowed")]
     ManifestTooLarge { size: u64, limit: u64 },
+    #[error("blob {blob} is referenced by manifest {manifest}; delete the manifest first")]
+    BlobInUse { blob: Digest, manifest: Digest },
     #[error("blob exceeds the {limit}-byte limit")]
     BlobTooLarge { limit: u64 },
     #[error("repository name not known to registry")]
@@ -69,6 +71,7 @@ impl Error {
             Error::ManifestUnknown => (C::ManifestUnknown, 404),
             Error::ManifestTooLarge { .. } => (C::SizeInvalid, 413),
             Error::BlobTooLarge { .. } => (C::SizeInvalid, 413),
+            Error::BlobInUse { .. } => (C::Unsupported, 405),
             Error::NameUnknown => (C::NameUnknown, 404),
             Error::SizeInvalid(_) => (C::SizeInvalid, 400),
             Error::Storage(_) | Error::Metadata(_) => (C::Unknown, 500),

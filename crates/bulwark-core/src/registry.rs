@@ -371,9 +371,14 @@ impl Registry {
 
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         if self.meta.unlink_blob(repo, digest).await? {
-            Ok(())
-        } else {
-            Err(Error::BlobUnknown(digest.clone()))
+            return Ok(());
+        }
+        match self.meta.manifest_using_blob(repo, digest).await? {
+            Some(manifest) => Err(Error::BlobInUse {
+                blob: digest.clone(),
+                manifest,
+            }),
+            None => Err(Error::BlobUnknown(digest.clone())),
         }
     }
 

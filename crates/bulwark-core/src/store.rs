@@ -140,8 +140,12 @@ pub trait MetadataStore: Send + Sync {
     async fn repos_with_blob(&self, digest: &Digest, limit: u32) -> Result<Vec<String>>;
     /// Link an existing blob into `repo`; `false` if the blob is unknown.
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, now: i64) -> Result<bool>;
-    /// Remove a blob from `repo`; `false` if it was not linked.
+    /// Remove a blob from `repo`; `false` if it was not linked or a manifest of the
+    /// repository still references it.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+    /// A manifest of `repo` that references `digest` as config or layer, if any.
+    async fn manifest_using_blob(&self, repo: &RepoName, digest: &Digest)
+    -> Result<Option<Digest>>;
 
     /// Check references and record the manifest (and tag) atomically.
     async fn put_manifest(

@@ -306,9 +306,12 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        // One statement, so a manifest pushed concurrently cannot lose its layer.
         let done = sqlx::query(
-            "DELETE FROM repo_blobs WHERE digest = ?
-             AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            "DELETE FROM repo_blobs WHERE digest = ?1
+             AND repo_id = (SELECT id FROM repositories WHERE name = ?2)
+             AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb
+                             WHERE mb.repo_id = repo_blobs.repo_id AND mb.blob_digest = ?1)",
         )
         .bind(digest.to_string())
         .bind(repo.as_str())
@@ -316,6 +319,24 @@ impl MetadataStore for SqliteStore {
         .await
         .map_err(db)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn manifest_using_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<Digest>> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT mb.manifest_digest FROM manifest_blobs mb
+             JOIN repositories r ON r.id = mb.repo_id
+             WHERE r.name = ? AND mb.blob_digest = ? ORDER BY mb.manifest_digest LIMIT 1",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db)?;
+        found.as_deref().map(parse_digest).transpose()
     }
 
     async fn put_manifest(

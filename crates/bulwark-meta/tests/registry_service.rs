@@ -1580,6 +1580,13 @@ impl MetadataStore for MountDuringSweep {
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> bulwark_core::Result<bool> {
         self.inner.unlink_blob(repo, digest).await
     }
+    async fn manifest_using_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> bulwark_core::Result<Option<Digest>> {
+        self.inner.manifest_using_blob(repo, digest).await
+    }
     async fn put_manifest(
         &self,
         repo: &RepoName,

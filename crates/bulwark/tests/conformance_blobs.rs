@@ -609,6 +609,41 @@ fn delete_blob() {
     expect_blob(&s, repo, &data);
 }
 
+#[test]
+fn blob_used_by_a_manifest_cannot_be_deleted() {
+    let s = server();
+    let repo = "delete/inuse";
+    let config = b"{}";
+    let layer = random_bytes(23, 100);
+    let config_digest = push_blob(&s.base_url(), repo, config);
+    let layer_digest = push_blob(&s.base_url(), repo, &layer);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":100}}]}}"#
+    );
+    let manifest_digest = bulwark_testkit::push_manifest(
+        &s.base_url(),
+        repo,
+        "v1",
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.as_bytes(),
+    );
+    let path = format!("/v2/{repo}/blobs/{layer_digest}");
+    let r = s.request("DELETE", &path, &[], b"");
+    r.expect_error(405, "UNSUPPORTED");
+    assert!(r.text().contains(&manifest_digest), "{}", r.text());
+    expect_blob(&s, repo, &layer);
+    // Once the manifest is gone the layer can be deleted.
+    s.request(
+        "DELETE",
+        &format!("/v2/{repo}/manifests/{manifest_digest}"),
+        &[],
+        b"",
+    )
+    .expect_status(202);
+    s.request("DELETE", &path, &[], b"").expect_status(202);
+    expect_no_blob(&s, repo, &layer_digest);
+}
+
 /// Generates the 64 MiB test blob chunk by chunk.
 fn large_chunk(i: usize) -> Vec<u8> {
     random_bytes(1000 + i as u64, 8 << 20)
