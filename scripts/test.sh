@@ -94,6 +94,16 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || die "clippy found problems"
 
 step "cargo test --workspace (BULWARK_REQUIRE_CLIENTS=1)"
-BULWARK_REQUIRE_CLIENTS=1 cargo test --workspace --no-fail-fast || die "tests failed"
+test_log="$(mktemp)"
+set +e
+BULWARK_REQUIRE_CLIENTS=1 cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+totals="$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    END { printf "%d passed, %d failed", p, f }' "$test_log")"
+rm -f "$test_log"
+[ "$test_status" -eq 0 ] || { echo "tests: $totals"; die "tests failed"; }
 
 step "All checks passed"
+echo "tests: $totals"
