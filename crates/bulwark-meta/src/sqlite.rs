@@ -110,6 +110,9 @@ WITH RECURSIVE live(repo_id, digest) AS (
           JOIN live l ON m.repo_id = l.repo_id AND m.subject = l.digest
 )";
 
+const REPO_HAS_CONTENT: &str = "(EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)
+    OR EXISTS (SELECT 1 FROM repo_blobs b WHERE b.repo_id = r.id))";
+
 const DEAD_MANIFEST: &str = "NOT EXISTS (SELECT 1 FROM live l
     WHERE l.repo_id = manifests.repo_id AND l.digest = manifests.digest)";
 
@@ -504,11 +507,14 @@ impl MetadataStore for SqliteStore {
         last: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Option<Vec<String>>> {
-        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
+        // A repository exists while it holds something, as in the catalog.
+        let repo_id: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM repositories r WHERE name = ? AND {REPO_HAS_CONTENT}"
+        ))
+        .bind(repo.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
         let Some(repo_id) = repo_id else {
             return Ok(None);
         };
@@ -530,10 +536,7 @@ impl MetadataStore for SqliteStore {
         limit: Option<u32>,
     ) -> Result<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT name FROM repositories r WHERE name > ?
-               AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id)
-                 OR EXISTS (SELECT 1 FROM repo_blobs b WHERE b.repo_id = r.id))
-             ORDER BY name LIMIT ?",
+            &format!("SELECT name FROM repositories r WHERE name > ? AND {REPO_HAS_CONTENT} ORDER BY name LIMIT ?"),
         )
         .bind(last.unwrap_or(""))
         .bind(limit.map(i64::from).unwrap_or(-1))

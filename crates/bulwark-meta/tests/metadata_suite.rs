@@ -885,6 +885,17 @@ async fn check_gc_dry_run_matches_real_run(s: &dyn MetadataStore) {
     assert_eq!(dry, real, "dry run under-reports");
 }
 
+/// A repository that no longer holds anything is unknown to tags/list, as to the catalog.
+async fn check_emptied_repository_is_unknown(s: &dyn MetadataStore) {
+    let r = repo("gone/app");
+    let d = dg("only");
+    s.blob_committed(&r, &d, 4, 100).await.unwrap();
+    assert_eq!(tags_of(s, &r).await, Some(vec![]));
+    assert!(s.unlink_blob(&r, &d).await.unwrap());
+    assert_eq!(tags_of(s, &r).await, None);
+    assert!(s.list_repositories(None, None).await.unwrap().is_empty());
+}
+
 // ---- runners ------------------------------------------------------------------------------
 
 async fn open_sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -923,6 +934,7 @@ sqlite_suite!(
     check_gc_links,
     check_unlinked_blobs,
     check_gc_keeps_links_of_untagged_young_and_index,
+    check_emptied_repository_is_unknown,
 );
 
 #[tokio::test]
