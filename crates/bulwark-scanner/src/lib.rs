@@ -1,5 +1,6 @@
 //! Image scanning: package inventory, vulnerability matching and version ordering per ecosystem.
 
 pub mod distro;
+pub mod image;
 pub mod inventory;
 pub mod version;
