@@ -1,6 +1,7 @@
 //! The `bulwark` binary: configuration, logging and the command line (`serve`, `gc`).
 
 mod config;
+mod scan;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +42,20 @@ enum Command {
     },
     /// Print the effective configuration as TOML.
     Config,
+    /// Inventory an image on disk: an OCI layout directory or a `docker save`/OCI tarball.
+    Scan {
+        /// OCI image layout directory, or a tar archive.
+        path: PathBuf,
+        /// Which image of the layout/archive (tag or reference name); default: the only one.
+        #[arg(long)]
+        reference: Option<String>,
+        /// Platform to pick from a multi-platform index.
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +73,14 @@ fn main() -> anyhow::Result<()> {
                 dry_run,
                 grace_secs,
             } => gc(config, dry_run, grace_secs).await,
+            Command::Scan {
+                path,
+                reference,
+                platform,
+                json,
+            } => tokio::task::spawn_blocking(move || scan::run(&path, reference, &platform, json))
+                .await
+                .context("scan task")?,
             Command::Config => {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
