@@ -4,3 +4,4 @@ pub mod distro;
 pub mod image;
 pub mod inventory;
 pub mod version;
+pub mod vulndb;
