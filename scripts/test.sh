@@ -79,6 +79,108 @@ install_python_packaging() {
     python3 -c 'import packaging.version' || die "python3 still cannot import packaging"
 }
 
+# A PostgreSQL server for the metadata store's Postgres suite. A server named by
+# BULWARK_TEST_POSTGRES_URL is used as it is; otherwise a throwaway cluster (trust auth, no
+# fsync) is started on 127.0.0.1 at a free port under a temporary directory, installing
+# Debian's postgresql first if needed, and stopped and removed when the script exits.
+# Either way the suite is then required to run (BULWARK_REQUIRE_POSTGRES=1).
+PG_TMP=""
+PG_BIN=""
+pg_as_owner() {
+    # initdb and postgres refuse to run as root: root runs them as Debian's postgres user.
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+pg_find_bin() {
+    # The server binaries: on PATH, else Debian's newest /usr/lib/postgresql/*/bin.
+    if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(command -v initdb)"
+    else
+        # (No such directory is no error: set -e and pipefail must not end the script here.)
+        { find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null || true; } |
+            sort -V | tail -n 1
+    fi
+}
+stop_postgres() {
+    [ -n "$PG_TMP" ] || return 0
+    if [ -f "$PG_TMP/data/postmaster.pid" ]; then
+        pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$PG_TMP"
+    PG_TMP=""
+}
+start_postgres() {
+    if [ -n "${BULWARK_TEST_POSTGRES_URL:-}" ]; then
+        echo "using the PostgreSQL server in BULWARK_TEST_POSTGRES_URL"
+        export BULWARK_REQUIRE_POSTGRES=1
+        return
+    fi
+    PG_BIN="$(pg_find_bin)"
+    if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ]; then
+        command -v apt-get >/dev/null 2>&1 ||
+            die "PostgreSQL (initdb, pg_ctl) is missing and there is no apt-get to install it; install it by hand or set BULWARK_TEST_POSTGRES_URL"
+        step "Installing postgresql with apt-get"
+        local log
+        log="$(mktemp)"
+        # DPkg::Lock::Timeout: wait for another apt or dpkg run instead of failing at once.
+        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+            update -q >"$log" 2>&1; then
+            cat "$log" >&2
+            die "apt-get update failed"
+        fi
+        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+            install -y -q postgresql >"$log" 2>&1; then
+            cat "$log" >&2
+            die "apt-get install postgresql failed"
+        fi
+        rm -f "$log"
+        PG_BIN="$(pg_find_bin)"
+        if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ]; then
+            die "initdb is still missing after apt-get install postgresql"
+        fi
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 ||
+            die "running as root, but there is no postgres user to run PostgreSQL as"
+    fi
+
+    PG_TMP="$(mktemp -d "${TMPDIR:-/tmp}/bulwark-pg.XXXXXX")"
+    trap stop_postgres EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$PG_TMP"
+    local log="$PG_TMP/initdb.log"
+    if ! pg_as_owner "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres -A trust -E UTF8 \
+        --no-locale >"$log" 2>&1; then
+        cat "$log" >&2
+        die "initdb failed"
+    fi
+    # A free port: one nothing answers on; should another server take it first, try again.
+    local port="" _
+    for _ in $(seq 1 20); do
+        port=$((20000 + RANDOM % 30000))
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            continue
+        fi
+        if pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
+            -o "-p $port -k '$PG_TMP' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            start >/dev/null 2>&1; then
+            break
+        fi
+        port=""
+    done
+    if [ -z "$port" ]; then
+        cat "$PG_TMP/server.log" >&2 2>/dev/null || true
+        die "could not start PostgreSQL"
+    fi
+    export BULWARK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export BULWARK_REQUIRE_POSTGRES=1
+    echo "PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{ print $3 }') on 127.0.0.1:$port ($PG_TMP)"
+}
+
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup)"
 
 step "System tools"
@@ -92,6 +194,9 @@ cargo fmt --all --check || die "formatting differs: run cargo fmt --all"
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || die "clippy found problems"
+
+step "PostgreSQL for the metadata store tests"
+start_postgres
 
 step "cargo test --workspace (BULWARK_REQUIRE_CLIENTS=1)"
 test_log="$(mktemp)"

@@ -4,11 +4,21 @@
 //! explicit timestamps, so the same checks can run against any implementation (a PostgreSQL
 //! store only needs another `*_suite!` invocation with its own opener). The SQLite store is
 //! opened on a file in a temporary directory, one fresh database per check.
+//!
+//! The PostgreSQL store runs the same checks, each in a database of its own created on the
+//! server named by `BULWARK_TEST_POSTGRES_URL` (a user allowed to create databases, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and dropped afterwards, so they run in
+//! parallel. Without that variable the PostgreSQL tests say they are skipped and pass, unless
+//! `BULWARK_REQUIRE_POSTGRES=1` makes them fail (scripts/test.sh starts a server and sets both).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bulwark_core::MetadataStore;
 use bulwark_core::store::{GcCounts, NewManifest, PutManifestRejection, Referrer, UploadSession};
-use bulwark_meta::SqliteStore;
+use bulwark_meta::{PostgresStore, SqliteStore};
 use bulwark_oci::media_types::{OCI_INDEX, OCI_MANIFEST};
 use bulwark_oci::{Digest, RepoName, Tag};
 use bytes::Bytes;
@@ -896,6 +906,138 @@ async fn check_emptied_repository_is_unknown(s: &dyn MetadataStore) {
     assert!(s.list_repositories(None, None).await.unwrap().is_empty());
 }
 
+// ---- concurrent writers -------------------------------------------------------------------
+
+/// Run `op` after `delay` round trips to the store, to vary which of two racers gets ahead.
+async fn after<T>(s: &dyn MetadataStore, delay: usize, op: impl Future<Output = T>) -> T {
+    for _ in 0..delay {
+        s.ready().await.unwrap();
+    }
+    op.await
+}
+
+/// Operations that cannot both win, started together: whichever wins, no manifest is left
+/// without the blob links it references and no link without its blob. SQLite serializes
+/// them; on PostgreSQL they overlap on separate connections, and the rounds vary which one
+/// starts first and by how much.
+async fn check_concurrent_link_races(s: &dyn MetadataStore) {
+    let (r, other) = (repo("race"), repo("race-other"));
+    const CUTOFF: i64 = 1_000;
+    for i in 0..24 {
+        // Round trips by which the first racer (d1) or the second (d2) is held back.
+        let (d1, d2) = if i % 2 == 0 {
+            (i / 2 % 6, 0)
+        } else {
+            (0, i / 2 % 6)
+        };
+        // A push referencing a layer while the layer is deleted from the repository.
+        let b = dg(&format!("unlink-{i}"));
+        s.blob_committed(&r, &b, 1, 100).await.unwrap();
+        let m = image(&format!("unlink-{i}"), &[(&b, 1)]);
+        let (put, unlinked) = futures::join!(
+            after(s, d1, s.put_manifest(&r, &m, None, 100)),
+            after(s, d2, s.unlink_blob(&r, &b))
+        );
+        match put.unwrap() {
+            Ok(()) => {
+                assert!(!unlinked.unwrap(), "round {i}: unlinked a layer now in use");
+                assert_eq!(s.repo_blob_size(&r, &b).await.unwrap(), Some(1));
+                assert_eq!(
+                    s.manifest_using_blob(&r, &b).await.unwrap(),
+                    Some(m.digest.clone())
+                );
+            }
+            Err(rejection) => {
+                assert_eq!(rejection, PutManifestRejection::MissingBlob(b.clone()));
+                assert!(unlinked.unwrap());
+                assert!(!has_manifest(s, &r, &m.digest).await);
+            }
+        }
+
+        // A push referencing an old, so far unused, link while GC sweeps.
+        let g = dg(&format!("gc-{i}"));
+        s.blob_committed(&r, &g, 1, 100).await.unwrap();
+        let m = image(&format!("gc-{i}"), &[(&g, 1)]);
+        let t = tag(&format!("gc-{i}"));
+        let (put, gc) = futures::join!(
+            after(s, d1, s.put_manifest(&r, &m, Some(&t), 5_000)),
+            after(s, d2, s.gc_metadata(CUTOFF, false))
+        );
+        gc.unwrap();
+        match put.unwrap() {
+            Ok(()) => {
+                assert_eq!(
+                    s.repo_blob_size(&r, &g).await.unwrap(),
+                    Some(1),
+                    "round {i}"
+                );
+                assert!(has_manifest(s, &r, &m.digest).await);
+            }
+            Err(rejection) => {
+                assert_eq!(rejection, PutManifestRejection::MissingBlob(g.clone()));
+                assert_eq!(s.repo_blob_size(&r, &g).await.unwrap(), None);
+            }
+        }
+
+        // Tagging an old untagged manifest (pushing it again) while GC collects it: the push
+        // always wins, and its tag stays.
+        let l = dg(&format!("retag-{i}"));
+        s.blob_committed(&r, &l, 1, 5_000).await.unwrap();
+        let m = image(&format!("retag-{i}"), &[(&l, 1)]);
+        put_ok(s, &r, &m, None, 100).await;
+        let t = format!("retag-{i}");
+        let tg = tag(&t);
+        let (put, gc) = futures::join!(
+            after(s, d1, s.put_manifest(&r, &m, Some(&tg), 5_000)),
+            after(s, d2, s.gc_metadata(CUTOFF, false))
+        );
+        put.unwrap().unwrap();
+        gc.unwrap();
+        assert_eq!(
+            digest_by_tag(s, &r, &t).await,
+            Some(m.digest.clone()),
+            "round {i}"
+        );
+        assert_eq!(s.manifest_using_blob(&r, &l).await.unwrap(), Some(m.digest));
+
+        // A mount of an unlinked, old blob while GC forgets it; the mount's own time is
+        // sometimes before the cutoff too, so only the link itself can save the blob.
+        let f = dg(&format!("forget-{i}"));
+        s.blob_committed(&r, &f, 1, 100).await.unwrap();
+        assert!(s.unlink_blob(&r, &f).await.unwrap());
+        let now = if i % 4 < 2 { 5_000 } else { 500 };
+        let (linked, forgotten) = futures::join!(
+            after(s, d1, s.link_blob(&other, &f, now)),
+            after(s, d2, s.forget_blob_if_unlinked(&f, CUTOFF))
+        );
+        let (linked, forgotten) = (linked.unwrap(), forgotten.unwrap());
+        assert_ne!(
+            linked, forgotten,
+            "round {i}: exactly one of mount and forget wins"
+        );
+        if linked {
+            assert_eq!(s.blob_size(&f).await.unwrap(), Some(1));
+            assert_eq!(s.repo_blob_size(&other, &f).await.unwrap(), Some(1));
+        } else {
+            assert_eq!(s.blob_size(&f).await.unwrap(), None);
+            assert_eq!(s.repo_blob_size(&other, &f).await.unwrap(), None);
+        }
+
+        // A fresh push of the same content while GC forgets it: the push always wins.
+        let p = dg(&format!("repush-{i}"));
+        s.blob_committed(&r, &p, 1, 100).await.unwrap();
+        assert!(s.unlink_blob(&r, &p).await.unwrap());
+        let (committed, forgotten) = futures::join!(
+            after(s, d1, s.blob_committed(&other, &p, 1, now)),
+            after(s, d2, s.forget_blob_if_unlinked(&p, CUTOFF))
+        );
+        committed.unwrap();
+        forgotten.unwrap();
+        assert_eq!(s.blob_size(&p).await.unwrap(), Some(1), "round {i}");
+        assert_eq!(s.repo_blob_size(&other, &p).await.unwrap(), Some(1));
+    }
+}
+
 // ---- runners ------------------------------------------------------------------------------
 
 async fn open_sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -921,21 +1063,142 @@ macro_rules! sqlite_suite {
     };
 }
 
-sqlite_suite!(
-    check_upload_sessions,
-    check_blob_links,
-    check_put_manifest_rejections,
-    check_put_get_and_retag,
-    check_deletes,
-    check_list_tags,
-    check_list_repositories,
-    check_referrers,
-    check_gc_manifests,
-    check_gc_links,
-    check_unlinked_blobs,
-    check_gc_keeps_links_of_untagged_young_and_index,
-    check_emptied_repository_is_unknown,
-);
+// ---- PostgreSQL ---------------------------------------------------------------------------
+
+/// The server's URL, or `None` (having said so) when the PostgreSQL tests are skipped.
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("BULWARK_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("BULWARK_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "BULWARK_REQUIRE_POSTGRES=1 but BULWARK_TEST_POSTGRES_URL is not set: point it at a \
+             PostgreSQL server whose user may create databases, e.g. \
+             postgres://postgres@127.0.0.1:5432/postgres (scripts/test.sh starts one)"
+        ),
+        _ => {
+            println!("skipped: BULWARK_TEST_POSTGRES_URL not set");
+            None
+        }
+    }
+}
+
+/// `url` with its database name replaced by `database` (query parameters are kept).
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority..].find('/') {
+        Some(i) => &base[..authority + i],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// Run `test` with the URL of a new, empty database of its own on the test server, and drop
+/// the database afterwards, whether the test passed or panicked.
+async fn with_postgres_database<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    use futures::FutureExt;
+    use sqlx::{Connection, Executor};
+
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!(
+        "bulwark_test_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to BULWARK_TEST_POSTGRES_URL: {e}"));
+    // An ICU collation whose order is not byte order where the server has ICU (PostgreSQL 15
+    // and later), so the checks also show that the store does not depend on the database's
+    // default collation; a plain database elsewhere.
+    let icu = format!(
+        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+         LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+    );
+    if conn.execute(icu.as_str()).await.is_err() {
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    }
+    let outcome = AssertUnwindSafe(test(with_database(&admin, &name)))
+        .catch_unwind()
+        .await;
+    // FORCE: a store a panicking test left open must not keep the database alive.
+    let dropped = conn
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await;
+    conn.close().await.ok();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    dropped.unwrap_or_else(|e| panic!("cannot drop test database {name}: {e}"));
+}
+
+async fn open_postgres(url: &str) -> PostgresStore {
+    let store = PostgresStore::open(url).await.unwrap();
+    store.ready().await.unwrap();
+    store
+}
+
+macro_rules! postgres_suite {
+    ($($check:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::with_postgres_database(|url| async move {
+                        let store = super::open_postgres(&url).await;
+                        super::$check(&store).await;
+                        store.close().await;
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+/// Every check of the contract suite, run by each backend's `*_suite!`.
+macro_rules! all_checks {
+    ($suite:ident) => {
+        $suite!(
+            check_upload_sessions,
+            check_blob_links,
+            check_put_manifest_rejections,
+            check_put_get_and_retag,
+            check_deletes,
+            check_list_tags,
+            check_list_repositories,
+            check_referrers,
+            check_gc_manifests,
+            check_gc_links,
+            check_unlinked_blobs,
+            check_gc_keeps_links_of_untagged_young_and_index,
+            check_emptied_repository_is_unknown,
+            check_concurrent_link_races,
+        );
+    };
+}
+
+all_checks!(sqlite_suite);
+all_checks!(postgres_suite);
 
 #[tokio::test]
 async fn sqlite_gc_dry_run_matches_real_run() {
@@ -1005,4 +1268,83 @@ async fn sqlite_open_url_forms() {
     let s = SqliteStore::open_url(path.to_str().unwrap()).await.unwrap();
     assert_eq!(s.blob_size(&dg("b")).await.unwrap(), Some(1));
     assert!(path.exists());
+}
+
+#[tokio::test]
+async fn postgres_gc_dry_run_matches_real_run() {
+    with_postgres_database(|url| async move {
+        let store = open_postgres(&url).await;
+        check_gc_dry_run_matches_real_run(&store).await;
+        store.close().await;
+    })
+    .await;
+}
+
+/// A committed write is in the database: a store opened afresh on it sees all of it.
+#[tokio::test]
+async fn postgres_data_survives_reopen() {
+    with_postgres_database(|url| async move {
+        let r = repo("team/app");
+        let layer = dg("layer");
+        let m = NewManifest {
+            annotations: Some(r#"{"a":"b"}"#.into()),
+            ..image("persisted", &[(&layer, 3)])
+        };
+        let sig = referrer("sig", &m.digest, "application/x.sig");
+        {
+            let s = PostgresStore::open(&url).await.unwrap();
+            s.create_upload("sess", &r, 100).await.unwrap();
+            s.set_upload_size("sess", 77, 110).await.unwrap();
+            s.blob_committed(&r, &layer, 3, 120).await.unwrap();
+            put_ok(&s, &r, &m, Some("v1"), 130).await;
+            put_ok(&s, &r, &sig, None, 140).await;
+            assert!(s.delete_tag(&r, &tag("v1")).await.unwrap());
+            put_ok(&s, &r, &m, Some("v2"), 150).await;
+            s.close().await;
+        }
+        // Reopening runs the migrations again; they must be a no-op on a migrated database.
+        let s = PostgresStore::open(&url).await.unwrap();
+        let u = s.get_upload("sess").await.unwrap().unwrap();
+        assert_eq!((u.size, u.created_at, u.updated_at), (77, 100, 110));
+        assert_eq!(s.blob_size(&layer).await.unwrap(), Some(3));
+        assert_eq!(s.repo_blob_size(&r, &layer).await.unwrap(), Some(3));
+        assert_eq!(tags_of(&s, &r).await, Some(vec!["v2".to_owned()]));
+        let got = s
+            .get_manifest_by_tag(&r, &tag("v2"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.digest, m.digest);
+        assert_eq!(got.content, m.content);
+        let refs = s.referrers(&r, &m.digest, None).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].digest, sig.digest);
+        assert_eq!(refs[0].annotations, None);
+        assert_eq!(s.list_repositories(None, None).await.unwrap(), ["team/app"]);
+
+        // And another store (a second replica) opened while this one is still open sees
+        // this one's writes, and this one sees the other's.
+        s.delete_upload("sess").await.unwrap();
+        let s2 = PostgresStore::open(&url).await.unwrap();
+        assert_eq!(s2.get_upload("sess").await.unwrap(), None);
+        assert_eq!(s2.blob_size(&layer).await.unwrap(), Some(3));
+        s2.create_upload("from-s2", &r, 200).await.unwrap();
+        assert_eq!(s.all_uploads().await.unwrap(), ["from-s2"]);
+        s2.close().await;
+        s.close().await;
+    })
+    .await;
+}
+
+#[test]
+fn postgres_url_database_is_replaced() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/postgres", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(with_database("postgres://u:p@h", "x"), "postgres://u:p@h/x");
+    assert_eq!(
+        with_database("postgresql://h/db?sslmode=disable", "x"),
+        "postgresql://h/x?sslmode=disable"
+    );
 }
