@@ -6,6 +6,7 @@
 //! - [`policy`]: roles, principals, the grants the metadata store loads, the `allowed` decision and
 //!   [`Capability`] handles that can only be obtained through a permission check.
 //! - [`token`]: the Docker registry token service (ES256 JWTs, key rotation, refresh tokens).
+//! - [`store`]: the [`store::AuthStore`] port the metadata store implements.
 //! - [`ratelimit`]: an in-memory failed-login limiter keyed by IP and by username.
 //!
 //! Time is always passed in as seconds since the Unix epoch (`now: i64`, the same unit as
@@ -17,6 +18,7 @@ pub mod password;
 pub mod policy;
 pub mod ratelimit;
 pub mod scope;
+pub mod store;
 pub mod token;
 
 pub use password::{

@@ -272,8 +272,8 @@ pub struct RepoRule {
     pub role: Role,
 }
 
-/// One entry of a robot's permission list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of a robot's (or personal access token's) permission list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RobotPermission {
     pub pattern: RepoPattern,
     pub actions: Vec<Action>,
