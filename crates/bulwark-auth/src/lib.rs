@@ -1,4 +1,4 @@
-//! Access control for Bulwark, as a pure domain library: no HTTP, no SQL, no hidden clock.
+//! Access control for Bulwark, as a domain library: no HTTP, no SQL, time through a clock.
 //!
 //! - [`password`]: argon2id password hashes, random secrets, API tokens stored as SHA-256, and the
 //!   [`Secret`] newtype that never prints its contents.
@@ -6,6 +6,8 @@
 //! - [`policy`]: roles, principals, the grants the metadata store loads, the `allowed` decision and
 //!   [`Capability`] handles that can only be obtained through a permission check.
 //! - [`token`]: the Docker registry token service (ES256 JWTs, key rotation, refresh tokens).
+//! - [`service`]: [`service::AuthService`], which authenticates callers, checks permissions and
+//!   issues tokens over an [`store::AuthStore`].
 //! - [`store`]: the [`store::AuthStore`] port the metadata store implements.
 //! - [`ratelimit`]: an in-memory failed-login limiter keyed by IP and by username.
 //!
@@ -18,6 +20,7 @@ pub mod password;
 pub mod policy;
 pub mod ratelimit;
 pub mod scope;
+pub mod service;
 pub mod store;
 pub mod token;
 
