@@ -1,4 +1,4 @@
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bulwark_oci::error::ErrorBody;
 use bulwark_oci::{DigestError, EndpointError, ErrorCode, NameError};
@@ -10,6 +10,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     detail: Option<serde_json::Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -19,10 +20,21 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            headers: Vec::new(),
         }
     }
 
-    fn with_detail(mut self, detail: serde_json::Value) -> Self {
+    /// Add a response header (a challenge, `Retry-After`, ...).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = Some(detail);
         self
     }
@@ -86,6 +98,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        for (name, value) in self.headers {
+            resp.headers_mut().insert(name, value);
+        }
         resp
     }
 }

@@ -1,8 +1,12 @@
-//! Bulwark's HTTP edge: the `/v2/` distribution API, health endpoints and background workers.
-//! Handlers are thin: parse the endpoint, call [`bulwark_core::Registry`], shape the response.
-//! Errors are mapped to OCI error bodies in exactly one place ([`error::ApiError`]).
+//! Bulwark's HTTP edge: the `/v2/` distribution API, the Docker token endpoint (`/token`),
+//! health endpoints and background workers. Handlers are thin: authenticate, check the
+//! endpoint's required actions, call [`bulwark_core::Registry`] or
+//! [`bulwark_auth::service::AuthService`], shape the response. Errors are mapped to OCI error
+//! bodies in exactly one place ([`error::ApiError`]).
 
+pub mod auth;
 mod error;
+mod token;
 mod v2;
 pub mod worker;
 
@@ -13,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use bulwark_auth::service::AuthService;
 use bulwark_core::Registry;
 
 pub use error::ApiError;
@@ -20,6 +25,17 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub auth: Arc<AuthService>,
+    pub settings: Arc<Settings>,
+}
+
+/// Edge settings that are not the domain's business.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The token realm to advertise; `None`: this server's `/token` on the requested host.
+    pub realm: Option<String>,
+    /// Whether the listener speaks TLS (decides the scheme of a derived realm).
+    pub tls: bool,
 }
 
 /// The whole HTTP application.
@@ -27,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/token", get(token::get_token).post(token::post_token))
         .fallback(v2::dispatch)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -11,7 +11,9 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_util::io::ReaderStream;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, auth};
+use bulwark_auth::service::{AuthError, Caller};
+use bulwark_auth::{Action, Denied};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -40,9 +42,12 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
 async fn handle(state: AppState, req: Request) -> ApiResult {
     let method = Method::from_str_upper(req.method().as_str());
     let endpoint = Endpoint::parse(method, req.uri().path(), req.uri().query())?;
+    let ip = auth::peer_ip(&req);
     let (parts, body) = req.into_parts();
     let reg = &state.registry;
     let headers = &parts.headers;
+    let caller = auth::authenticate(&state, headers, ip).await?;
+    check_access(&state, headers, &caller, &endpoint).await?;
     match endpoint {
         Endpoint::Base => Ok(json_response(StatusCode::OK, &serde_json::json!({}))),
         Endpoint::Catalog { page } => {
@@ -138,9 +143,9 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
             mount,
         } => {
             if let Some(mount) = mount {
-                if reg
-                    .mount_blob(&name, &mount.digest, mount.from.as_ref())
-                    .await?
+                let source = mount_source(&state, &caller, &mount.digest, mount.from).await?;
+                if let Some(source) = source
+                    && reg.mount_blob(&name, &mount.digest, Some(&source)).await?
                 {
                     return Ok(created(
                         &format!("/v2/{name}/blobs/{}", mount.digest),
@@ -236,6 +241,85 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
             Ok(resp)
         }
     }
+}
+
+/// Refuse before dispatch anything the caller may not do. Unknown repositories are checked like
+/// existing ones, so a refusal says nothing about whether the repository exists.
+async fn check_access(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    endpoint: &Endpoint,
+) -> Result<(), ApiError> {
+    match endpoint {
+        Endpoint::Base if caller.is_anonymous() && caller.claims.is_none() => Err(auth::challenge(
+            state,
+            headers,
+            None,
+            None,
+            "authentication required",
+        )),
+        Endpoint::Base => Ok(()),
+        Endpoint::Catalog { .. } if state.auth.may_list_catalog(caller) => Ok(()),
+        Endpoint::Catalog { .. } => {
+            let denied = Denied::Project {
+                project: "*".into(),
+                permission: bulwark_auth::ProjectPermission::ManagePolicies,
+            };
+            Err(auth::denied(
+                state,
+                headers,
+                caller,
+                "registry:catalog:*".into(),
+                &denied,
+            ))
+        }
+        _ => {
+            let Some((repo, actions)) = auth::required_actions(endpoint) else {
+                return Ok(());
+            };
+            match state.auth.authorize(caller, repo, actions).await {
+                Ok(_) => Ok(()),
+                Err(AuthError::Denied(d)) => Err(auth::denied(
+                    state,
+                    headers,
+                    caller,
+                    auth::scope_for(repo, actions),
+                    &d,
+                )),
+                Err(e) => Err(ApiError::from(e)),
+            }
+        }
+    }
+}
+
+/// The repository a cross-repository mount may take the blob from: `from` when the caller may
+/// pull it, or (without `from`) the first repository holding the blob that the caller may pull.
+/// `None` turns the mount into an ordinary upload session, as the spec allows.
+async fn mount_source(
+    state: &AppState,
+    caller: &Caller,
+    digest: &Digest,
+    from: Option<RepoName>,
+) -> Result<Option<RepoName>, ApiError> {
+    let candidates = match from {
+        Some(from) => vec![from],
+        None => state
+            .registry
+            .repositories_with_blob(digest)
+            .await?
+            .iter()
+            .filter_map(|r| RepoName::parse(r).ok())
+            .collect(),
+    };
+    for repo in candidates {
+        match state.auth.authorize(caller, &repo, &[Action::Pull]).await {
+            Ok(_) => return Ok(Some(repo)),
+            Err(AuthError::Denied(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
 }
 
 async fn get_blob(

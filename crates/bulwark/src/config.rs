@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use bulwark_auth::service::ProjectCreation;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -21,8 +22,44 @@ pub struct Config {
     pub limits: Limits,
     pub uploads: Uploads,
     pub gc: GcConfig,
+    pub auth: AuthSection,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+}
+
+/// Access control. The first admin's password comes from `BULWARK_ADMIN_PASSWORD` or the file
+/// named by `BULWARK_ADMIN_PASSWORD_FILE` (read only on first start), never from this file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// The token `service` (JWT audience) clients must present.
+    pub service: String,
+    /// Token realm URL to advertise; unset: `http(s)://<Host>/token` of this server.
+    pub realm: Option<String>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Who may create a project by pushing to it: `users` or `admins`.
+    pub project_creation: ProjectCreation,
+    /// Failed logins tolerated per client IP within `failed_login_window_secs` before 429.
+    pub max_failed_logins_per_ip: u32,
+    /// Failed logins tolerated per username within `failed_login_window_secs` before 429.
+    pub max_failed_logins_per_user: u32,
+    pub failed_login_window_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            service: "bulwark".into(),
+            realm: None,
+            access_token_ttl_secs: 300,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            project_creation: ProjectCreation::Users,
+            max_failed_logins_per_ip: 50,
+            max_failed_logins_per_user: 10,
+            failed_login_window_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +119,7 @@ impl Default for Config {
             limits: Limits::default(),
             uploads: Uploads::default(),
             gc: GcConfig::default(),
+            auth: AuthSection::default(),
             shutdown_grace_secs: 30,
         }
     }
@@ -130,6 +168,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "limits",
     "uploads",
     "gc",
+    "auth",
     "shutdown_grace_secs",
 ];
 

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bulwark_auth::service::{AuthConfig, AuthService, BOOTSTRAP_ADMIN};
+use bulwark_auth::store::AuthStore;
+use bulwark_auth::{Limit, RateLimitConfig, Secret};
 use bulwark_core::gc::GcOptions;
 use bulwark_core::{Registry, RegistryConfig, SystemClock};
 use bulwark_meta::SqliteStore;
-use bulwark_server::AppState;
+use bulwark_server::{AppState, Settings};
 use bulwark_storage::FsBlobStore;
 use clap::{Parser, Subcommand};
 
@@ -127,16 +130,18 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     }
 }
 
-async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
+async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, Arc<SqliteStore>)> {
     let blobs = FsBlobStore::open(&config.data_dir)
         .await
         .context("opening blob storage")?;
-    let meta = SqliteStore::open(&config.db_path())
-        .await
-        .context("opening the metadata database")?;
-    Ok(Arc::new(Registry::new(
+    let meta = Arc::new(
+        SqliteStore::open(&config.db_path())
+            .await
+            .context("opening the metadata database")?,
+    );
+    let registry = Arc::new(Registry::new(
         Arc::new(blobs),
-        Arc::new(meta),
+        meta.clone(),
         Arc::new(SystemClock),
         RegistryConfig {
             max_manifest_bytes: config.limits.max_manifest_bytes,
@@ -145,12 +150,76 @@ async fn open_registry(config: &Config) -> anyhow::Result<Arc<Registry>> {
             upload_expiry_secs: config.uploads.expiry_secs,
             ..RegistryConfig::default()
         },
-    )))
+    ));
+    Ok((registry, meta))
+}
+
+/// The access-control service over the metadata store, with the first admin created on an
+/// empty store.
+pub(crate) async fn open_auth(
+    config: &Config,
+    store: Arc<dyn AuthStore>,
+) -> anyhow::Result<Arc<AuthService>> {
+    let a = &config.auth;
+    let window = a.failed_login_window_secs.max(1);
+    let auth = AuthService::new(
+        store,
+        Arc::new(SystemClock),
+        AuthConfig {
+            service: a.service.clone(),
+            issuer: a.service.clone(),
+            access_ttl: Duration::from_secs(a.access_token_ttl_secs.max(1)),
+            refresh_ttl: Duration::from_secs(a.refresh_token_ttl_secs.max(1)),
+            project_creation: a.project_creation,
+            rate_limit: RateLimitConfig {
+                per_user: Limit {
+                    max_failures: a.max_failed_logins_per_user,
+                    window_secs: window,
+                },
+                per_ip: Limit {
+                    max_failures: a.max_failed_logins_per_ip,
+                    window_secs: window,
+                },
+                ..RateLimitConfig::default()
+            },
+        },
+    )
+    .await
+    .context("loading access control")?;
+    if let Some(generated) = auth
+        .bootstrap(admin_password_from_env()?)
+        .await
+        .context("creating the first admin")?
+    {
+        // Shown exactly once, on the start that created the account.
+        tracing::warn!(
+            "created user '{BOOTSTRAP_ADMIN}' with password {} — change it with \
+             `bulwark admin user passwd {BOOTSTRAP_ADMIN}`; it is not shown again",
+            generated.expose()
+        );
+    }
+    Ok(Arc::new(auth))
+}
+
+fn admin_password_from_env() -> anyhow::Result<Option<Secret>> {
+    if let Some(p) = std::env::var_os("BULWARK_ADMIN_PASSWORD") {
+        let p = p
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("BULWARK_ADMIN_PASSWORD is not UTF-8"))?;
+        return Ok(Some(Secret::new(p)));
+    }
+    if let Some(path) = std::env::var_os("BULWARK_ADMIN_PASSWORD_FILE") {
+        let p = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading BULWARK_ADMIN_PASSWORD_FILE {path:?}"))?;
+        return Ok(Some(Secret::new(p.trim_end_matches(['\n', '\r']))));
+    }
+    Ok(None)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
-    let registry = open_registry(&config).await?;
+    let (registry, meta) = open_registry(&config).await?;
+    let auth = open_auth(&config, meta).await?;
     let cleaned = registry
         .clean_uploads()
         .await
@@ -165,7 +234,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.gc.grace_secs,
         )
     });
-    let app = bulwark_server::router(AppState { registry });
+    let app = bulwark_server::router(AppState {
+        registry,
+        auth,
+        settings: Arc::new(Settings {
+            realm: config.auth.realm.clone(),
+            tls: config.tls.is_some(),
+        }),
+    });
 
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
@@ -176,7 +252,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         handle.clone(),
         Duration::from_secs(config.shutdown_grace_secs),
     ));
-    let service = app.into_make_service();
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match &config.tls {
         Some(tls) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -230,7 +306,7 @@ async fn shutdown_on_signal(handle: axum_server::Handle, grace: Duration) {
 
 async fn gc(config: Config, dry_run: bool, grace_secs: Option<i64>) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
-    let registry = open_registry(&config).await?;
+    let (registry, _) = open_registry(&config).await?;
     let report = registry
         .collect_garbage(GcOptions {
             grace_secs: grace_secs.unwrap_or(config.gc.grace_secs),
