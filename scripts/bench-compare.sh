@@ -48,6 +48,7 @@ for b in "$BULWARK" "$BENCH"; do
     [[ -x "$b" ]] || { log "missing $b (build with cargo build --release -p bulwark -p bulwark-bench)"; exit 1; }
 done
 
+BULWARK_BENCH_ADMIN_PASSWORD="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 DIST=""
 if command -v docker-registry >/dev/null 2>&1; then
     DIST=$(command -v docker-registry)
@@ -162,6 +163,7 @@ EOF
             BULWARK_DATA_DIR="$SERVER_DIR/data" \
             BULWARK_GC__INTERVAL_SECS=0 \
             BULWARK_LOG__LEVEL=warn \
+            BULWARK_ADMIN_PASSWORD="$BULWARK_BENCH_ADMIN_PASSWORD" \
             "${SERVER_PREFIX[@]}" "$BULWARK" serve >"$SERVER_DIR/server.log" 2>&1 &
         ;;
     esac
@@ -202,7 +204,11 @@ for w in $WORKLOADS; do
         esac
         start_server "$name"
         log "== $w on $name (pid $SERVER_PID, port $PORT, concurrency $conc, ${DURATION}s)"
-        if "${BENCH_PREFIX[@]}" "$BENCH" --url "http://127.0.0.1:$PORT" --workload "$w" \
+        creds=()
+        # Bulwark refuses anonymous pushes; Distribution runs with no auth at all, so every
+        # Bulwark figure includes the cost of authenticating (token flow) and authorising.
+        [[ $name == bulwark ]] && creds=(--username admin --password "$BULWARK_BENCH_ADMIN_PASSWORD")
+        if "${BENCH_PREFIX[@]}" "$BENCH" "${creds[@]}" --url "http://127.0.0.1:$PORT" --workload "$w" \
             --concurrency "$conc" --duration "$DURATION" --large-size "$LARGE_SIZE" \
             --chunk-size "$CHUNK_SIZE" --server-pid "$SERVER_PID" --label "$name" --json \
             >>"$RESULTS" 2>>"$RUNLOG"; then

@@ -387,24 +387,35 @@ fn stream(body: Body) -> ByteStream {
 
 async fn read_limited(body: Body, limit: u64) -> Result<bytes::Bytes, ApiError> {
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    axum::body::to_bytes(body, limit_usize.saturating_add(1))
+    let too_large =
+        |size: u64| ApiError::from(bulwark_core::Error::ManifestTooLarge { size, limit });
+    let bytes = axum::body::to_bytes(body, limit_usize.saturating_add(1))
         .await
-        .map_err(|_| {
-            ApiError::from(bulwark_core::Error::ManifestTooLarge {
-                size: limit + 1,
-                limit,
-            })
-        })
-        .and_then(|b| {
-            if b.len() as u64 > limit {
-                Err(ApiError::from(bulwark_core::Error::ManifestTooLarge {
-                    size: b.len() as u64,
-                    limit,
-                }))
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                too_large(limit.saturating_add(1))
             } else {
-                Ok(b)
+                // A client that went away or sent a broken chunked body: not a size problem.
+                ApiError::from(bulwark_core::Error::ManifestInvalid(format!(
+                    "reading the manifest body failed: {e}"
+                )))
             }
-        })
+        })?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
@@ -484,13 +495,11 @@ fn next_link(path: &str, n: Option<usize>, page: &Page) -> Option<String> {
     if !page.more {
         return None;
     }
-    let last: String = form_urlencoded_byte(last);
-    Some(format!("<{path}?n={n}&last={last}>; rel=\"next\""))
-}
-
-// Repository names and tags only contain [a-zA-Z0-9._/-]; '/' is the one byte to escape.
-fn form_urlencoded_byte(s: &str) -> String {
-    s.replace('/', "%2F")
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("n", &n.to_string())
+        .append_pair("last", last)
+        .finish();
+    Some(format!("<{path}?{query}>; rel=\"next\""))
 }
 
 fn add_link(resp: &mut Response, link: Option<String>) {
