@@ -1,0 +1,1082 @@
+//! [`AuthStore`] on SQLite: users, teams, projects, members, per-repository rules, robots,
+//! personal access tokens and signing keys (schema in `migrations/sqlite/0002_auth.sql`).
+//!
+//! Writes go through the single writer connection, so a check and the change it guards (the
+//! last system admin, the existence of what a row refers to) run in one `BEGIN IMMEDIATE`
+//! transaction that nothing else can interleave with. Reads use the reader pool; `grants`
+//! reads in one transaction, so it sees a single snapshot.
+
+use async_trait::async_trait;
+use bulwark_auth::SecretHash;
+use bulwark_auth::policy::{Grants, RepoPattern, Role, Visibility};
+use bulwark_auth::store::{
+    AuthStore, Member, Membership, NewPersonalToken, NewRobot, NewUser, PersonalToken, Project,
+    Robot, StoreError, StoreResult, StoredRepoRule, StoredSigningKey, Team, User, UserCredentials,
+};
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
+
+use crate::SqliteStore;
+use common::{
+    KeyRow, MemberRow, ProjectRow, RobotRow, RuleRow, TeamRow, TokenRow, UserCredRow, UserRow,
+    admin_guard, backend, encode_permissions, grants_from, key_from, member_columns,
+    membership_from, not_found, project_from, robot_from, rule_from, team_from, to_u64, token_from,
+    unique_or, user_from, visibility_str,
+};
+
+/// Row conversions and checks shared by the SQLite and PostgreSQL implementations. Rows are
+/// read as tuples, which decode the same way on both backends.
+pub(crate) mod common {
+    use bulwark_auth::SecretHash;
+    use bulwark_auth::policy::{Grants, RepoPattern, RepoRule, RobotPermission, Role, Visibility};
+    use bulwark_auth::store::{
+        Member, Membership, PersonalToken, Project, Robot, StoreError, StoreResult, StoredRepoRule,
+        StoredSigningKey, Team, User, UserCredentials,
+    };
+
+    /// A stored value this code cannot read back (a role, visibility, pattern, permission
+    /// list or hash that something other than this store wrote).
+    #[derive(Debug, thiserror::Error)]
+    #[error("corrupt access-control data: {0}")]
+    pub(crate) struct Corrupt(pub(crate) String);
+
+    pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+        StoreError::backend(e)
+    }
+
+    fn corrupt(what: String) -> StoreError {
+        StoreError::backend(Corrupt(what))
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> StoreError {
+        StoreError::NotFound(what.into())
+    }
+
+    pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+    }
+
+    pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+    }
+
+    /// `Conflict(message)` for a unique violation, a backend error otherwise.
+    pub(crate) fn unique_or(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(message())
+        } else {
+            backend(e)
+        }
+    }
+
+    pub(crate) fn to_u64(v: i64) -> u64 {
+        u64::try_from(v).unwrap_or(0)
+    }
+
+    pub(crate) fn parse_role(s: &str) -> StoreResult<Role> {
+        Role::parse(s).ok_or_else(|| corrupt(format!("unknown role {s:?}")))
+    }
+
+    pub(crate) fn visibility_str(v: Visibility) -> &'static str {
+        match v {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    pub(crate) fn parse_visibility(s: &str) -> StoreResult<Visibility> {
+        match s {
+            "public" => Ok(Visibility::Public),
+            "private" => Ok(Visibility::Private),
+            _ => Err(corrupt(format!("unknown visibility {s:?}"))),
+        }
+    }
+
+    pub(crate) fn parse_pattern(s: &str) -> StoreResult<RepoPattern> {
+        RepoPattern::new(s).map_err(StoreError::backend)
+    }
+
+    pub(crate) fn parse_secret(s: &str) -> StoreResult<SecretHash> {
+        SecretHash::from_hex(s).map_err(StoreError::backend)
+    }
+
+    pub(crate) fn encode_permissions(p: &[RobotPermission]) -> StoreResult<String> {
+        serde_json::to_string(p).map_err(StoreError::backend)
+    }
+
+    pub(crate) fn decode_permissions(s: &str) -> StoreResult<Vec<RobotPermission>> {
+        serde_json::from_str(s).map_err(StoreError::backend)
+    }
+
+    /// The `(user_id, team_id)` columns that hold `member`.
+    pub(crate) fn member_columns(member: Member) -> (Option<i64>, Option<i64>) {
+        match member {
+            Member::User(id) => (Some(id), None),
+            Member::Team(id) => (None, Some(id)),
+        }
+    }
+
+    /// How `member` is named in a `NotFound`.
+    pub(crate) fn member_label(member: Member) -> String {
+        match member {
+            Member::User(id) => format!("user {id}"),
+            Member::Team(id) => format!("team {id}"),
+        }
+    }
+
+    fn member_from(user_id: Option<i64>, team_id: Option<i64>) -> StoreResult<Member> {
+        match (user_id, team_id) {
+            (Some(id), None) => Ok(Member::User(id)),
+            (None, Some(id)) => Ok(Member::Team(id)),
+            _ => Err(corrupt("a role or rule bound to no single member".into())),
+        }
+    }
+
+    /// id, name, email, system_admin, disabled, created_at.
+    pub(crate) type UserRow = (i64, String, Option<String>, bool, bool, i64);
+    /// A [`UserRow`] and the password hash.
+    pub(crate) type UserCredRow = (i64, String, Option<String>, bool, bool, i64, Option<String>);
+    /// id, name, created_at.
+    pub(crate) type TeamRow = (i64, String, i64);
+    /// id, name, visibility, created_at.
+    pub(crate) type ProjectRow = (i64, String, String, i64);
+    /// user_id, team_id, member name, role.
+    pub(crate) type MemberRow = (Option<i64>, Option<i64>, String, String);
+    /// id, project name, pattern, user_id, team_id, role.
+    pub(crate) type RuleRow = (i64, String, String, Option<i64>, Option<i64>, String);
+    /// id, name, project name, description, permissions, expires_at, disabled, created_at,
+    /// secret_hash.
+    pub(crate) type RobotRow = (
+        i64,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<i64>,
+        bool,
+        i64,
+        String,
+    );
+    /// id, user_id, name, permissions, expires_at, revoked_at, created_at, secret_hash.
+    pub(crate) type TokenRow = (
+        String,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        String,
+    );
+    /// kid, private_pem, created_at, valid_until.
+    pub(crate) type KeyRow = (String, String, i64, Option<i64>);
+
+    pub(crate) const USER_COLUMNS: &str = "id, name, email, system_admin, disabled, created_at";
+    pub(crate) const ROBOT_COLUMNS: &str = "r.id, r.name, p.name, r.description, r.permissions, \
+        r.expires_at, r.disabled, r.created_at, r.secret_hash";
+    pub(crate) const TOKEN_COLUMNS: &str =
+        "id, user_id, name, permissions, expires_at, revoked_at, created_at, secret_hash";
+
+    pub(crate) fn user_from(r: UserRow) -> User {
+        let (id, name, email, system_admin, disabled, created_at) = r;
+        User {
+            id,
+            name,
+            email,
+            system_admin,
+            disabled,
+            created_at,
+        }
+    }
+
+    pub(crate) fn credentials_from(r: UserCredRow) -> UserCredentials {
+        let (id, name, email, system_admin, disabled, created_at, password_hash) = r;
+        UserCredentials {
+            user: user_from((id, name, email, system_admin, disabled, created_at)),
+            password_hash,
+        }
+    }
+
+    pub(crate) fn team_from(r: TeamRow) -> Team {
+        let (id, name, created_at) = r;
+        Team {
+            id,
+            name,
+            created_at,
+        }
+    }
+
+    pub(crate) fn project_from(r: ProjectRow) -> StoreResult<Project> {
+        let (id, name, visibility, created_at) = r;
+        Ok(Project {
+            id,
+            name,
+            visibility: parse_visibility(&visibility)?,
+            created_at,
+        })
+    }
+
+    pub(crate) fn membership_from(r: MemberRow) -> StoreResult<Membership> {
+        let (user_id, team_id, name, role) = r;
+        Ok(Membership {
+            member: member_from(user_id, team_id)?,
+            name,
+            role: parse_role(&role)?,
+        })
+    }
+
+    pub(crate) fn rule_from(r: RuleRow) -> StoreResult<StoredRepoRule> {
+        let (id, project, pattern, user_id, team_id, role) = r;
+        Ok(StoredRepoRule {
+            id,
+            project,
+            pattern: parse_pattern(&pattern)?,
+            member: member_from(user_id, team_id)?,
+            role: parse_role(&role)?,
+        })
+    }
+
+    pub(crate) fn robot_from(r: RobotRow) -> StoreResult<(Robot, SecretHash)> {
+        let (id, name, project, description, permissions, expires_at, disabled, created_at, hash) =
+            r;
+        let robot = Robot {
+            id,
+            name,
+            project,
+            description,
+            permissions: decode_permissions(&permissions)?,
+            expires_at,
+            disabled,
+            created_at,
+        };
+        Ok((robot, parse_secret(&hash)?))
+    }
+
+    pub(crate) fn token_from(r: TokenRow) -> StoreResult<(PersonalToken, SecretHash)> {
+        let (id, user_id, name, permissions, expires_at, revoked_at, created_at, hash) = r;
+        let token = PersonalToken {
+            id,
+            user_id,
+            name,
+            permissions: decode_permissions(&permissions)?,
+            expires_at,
+            revoked_at,
+            created_at,
+        };
+        Ok((token, parse_secret(&hash)?))
+    }
+
+    pub(crate) fn key_from(r: KeyRow) -> StoredSigningKey {
+        let (kid, private_pem, created_at, valid_until) = r;
+        StoredSigningKey {
+            kid,
+            private_pem,
+            created_at,
+            valid_until,
+        }
+    }
+
+    /// Grants from the rows `grants` read: the project's visibility, the user's direct role,
+    /// the roles of their teams and the (pattern, role) of the rules bound to them.
+    pub(crate) fn grants_from(
+        project: &str,
+        visibility: &str,
+        direct_role: Option<String>,
+        team_roles: Vec<String>,
+        rules: Vec<(String, String)>,
+    ) -> StoreResult<Grants> {
+        let mut grants = Grants::new(project, parse_visibility(visibility)?);
+        grants.direct_role = direct_role.as_deref().map(parse_role).transpose()?;
+        grants.team_roles = team_roles
+            .iter()
+            .map(|r| parse_role(r))
+            .collect::<StoreResult<_>>()?;
+        grants.repo_rules = rules
+            .iter()
+            .map(|(pattern, role)| {
+                Ok(RepoRule {
+                    pattern: parse_pattern(pattern)?,
+                    role: parse_role(role)?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(grants)
+    }
+
+    /// The last-admin rule, given the target user and every enabled system admin as
+    /// `(id, name, enabled admin)` rows: removing an enabled admin (demoting, disabling or
+    /// deleting them) must leave another one.
+    pub(crate) fn admin_guard(user_id: i64, rows: &[(i64, String, bool)]) -> StoreResult<()> {
+        let Some((_, name, enabled_admin)) = rows.iter().find(|(id, _, _)| *id == user_id) else {
+            return Err(not_found(format!("user {user_id}")));
+        };
+        let others = rows.iter().any(|(id, _, admin)| *id != user_id && *admin);
+        if *enabled_admin && !others {
+            return Err(StoreError::Conflict(format!(
+                "user {name} is the last enabled system admin"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `NotFound` for the first of `candidates` (what, table, id) that does not exist: the
+/// explanation of a foreign key violation.
+async fn missing(
+    conn: &mut SqliteConnection,
+    candidates: &[(&str, &'static str, i64)],
+) -> StoreError {
+    for &(what, table, id) in candidates {
+        let found: Result<Option<i64>, _> =
+            sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await;
+        match found {
+            Ok(Some(_)) => {}
+            Ok(None) => return not_found(format!("{what} {id}")),
+            Err(e) => return backend(e),
+        }
+    }
+    let names: Vec<String> = candidates
+        .iter()
+        .map(|(what, _, id)| format!("{what} {id}"))
+        .collect();
+    not_found(names.join(" or "))
+}
+
+fn member_table(member: Member) -> (&'static str, &'static str, i64) {
+    match member {
+        Member::User(id) => ("user", "users", id),
+        Member::Team(id) => ("team", "teams", id),
+    }
+}
+
+impl SqliteStore {
+    /// Refuse (in `tx`) a change that would remove the last enabled system admin.
+    async fn check_last_admin(tx: &mut SqliteConnection, user_id: i64) -> StoreResult<()> {
+        let rows: Vec<(i64, String, bool)> = sqlx::query_as(
+            "SELECT id, name, system_admin = 1 AND disabled = 0 FROM users
+             WHERE id = ? OR (system_admin = 1 AND disabled = 0) ORDER BY id",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        admin_guard(user_id, &rows)
+    }
+
+    /// Run `UPDATE users SET <assignment> WHERE id = ?` after the last-admin check.
+    async fn remove_admin_power(&self, user_id: i64, statement: &str) -> StoreResult<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        Self::check_last_admin(&mut tx, user_id).await?;
+        sqlx::query(statement)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    /// Run `query` (an UPDATE or DELETE of one row by id), `NotFound(what)` if no row matched.
+    async fn update_one<'q>(
+        &self,
+        what: String,
+        query: Query<'q, Sqlite, SqliteArguments<'q>>,
+    ) -> StoreResult<()> {
+        let done = query.execute(&self.writer).await.map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(not_found(what));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuthStore for SqliteStore {
+    async fn count_users(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(to_u64(n))
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (name, email, password_hash, system_admin, disabled, created_at)
+             VALUES (?, ?, ?, ?, 0, ?) RETURNING id",
+        )
+        .bind(&user.name)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.system_admin)
+        .bind(user.created_at)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| unique_or(e, || format!("user {} already exists", user.name)))?;
+        Ok(User {
+            id,
+            name: user.name,
+            email: user.email,
+            system_admin: user.system_admin,
+            disabled: false,
+            created_at: user.created_at,
+        })
+    }
+
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<UserCredentials>> {
+        let row: Option<UserCredRow> = sqlx::query_as(&format!(
+            "SELECT {}, password_hash FROM users WHERE name = ?",
+            common::USER_COLUMNS
+        ))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(common::credentials_from))
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM users WHERE id = ?",
+            common::USER_COLUMNS
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(user_from))
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM users ORDER BY name",
+            common::USER_COLUMNS
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(user_from).collect())
+    }
+
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
+        self.update_one(
+            format!("user {user_id}"),
+            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(user_id),
+        )
+        .await
+    }
+
+    async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> StoreResult<()> {
+        if disabled {
+            self.remove_admin_power(user_id, "UPDATE users SET disabled = 1 WHERE id = ?")
+                .await
+        } else {
+            self.update_one(
+                format!("user {user_id}"),
+                sqlx::query("UPDATE users SET disabled = 0 WHERE id = ?").bind(user_id),
+            )
+            .await
+        }
+    }
+
+    async fn set_system_admin(&self, user_id: i64, system_admin: bool) -> StoreResult<()> {
+        if system_admin {
+            self.update_one(
+                format!("user {user_id}"),
+                sqlx::query("UPDATE users SET system_admin = 1 WHERE id = ?").bind(user_id),
+            )
+            .await
+        } else {
+            self.remove_admin_power(user_id, "UPDATE users SET system_admin = 0 WHERE id = ?")
+                .await
+        }
+    }
+
+    async fn delete_user(&self, user_id: i64) -> StoreResult<()> {
+        // Memberships, rules and tokens go with it (ON DELETE CASCADE).
+        self.remove_admin_power(user_id, "DELETE FROM users WHERE id = ?")
+            .await
+    }
+
+    async fn create_team(&self, name: &str, now: i64) -> StoreResult<Team> {
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO teams (name, created_at) VALUES (?, ?) RETURNING id")
+                .bind(name)
+                .bind(now)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(|e| unique_or(e, || format!("team {name} already exists")))?;
+        Ok(Team {
+            id,
+            name: name.to_owned(),
+            created_at: now,
+        })
+    }
+
+    async fn team_by_name(&self, name: &str) -> StoreResult<Option<Team>> {
+        let row: Option<TeamRow> =
+            sqlx::query_as("SELECT id, name, created_at FROM teams WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(row.map(team_from))
+    }
+
+    async fn list_teams(&self) -> StoreResult<Vec<Team>> {
+        let rows: Vec<TeamRow> =
+            sqlx::query_as("SELECT id, name, created_at FROM teams ORDER BY name")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(rows.into_iter().map(team_from).collect())
+    }
+
+    async fn delete_team(&self, team_id: i64) -> StoreResult<()> {
+        // Memberships and rules go with it (ON DELETE CASCADE).
+        self.update_one(
+            format!("team {team_id}"),
+            sqlx::query("DELETE FROM teams WHERE id = ?").bind(team_id),
+        )
+        .await
+    }
+
+    async fn add_team_member(&self, team_id: i64, user_id: i64) -> StoreResult<()> {
+        let mut conn = self.writer.acquire().await.map_err(backend)?;
+        let done = sqlx::query(
+            "INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) if common::is_foreign_key_violation(&e) => Err(missing(
+                &mut conn,
+                &[("team", "teams", team_id), ("user", "users", user_id)],
+            )
+            .await),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn remove_team_member(&self, team_id: i64, user_id: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM team_members WHERE team_id = ? AND user_id = ?")
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn team_members(&self, team_id: i64) -> StoreResult<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT u.id, u.name, u.email, u.system_admin, u.disabled, u.created_at
+             FROM team_members tm JOIN users u ON u.id = tm.user_id
+             WHERE tm.team_id = ? ORDER BY u.name",
+        )
+        .bind(team_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(user_from).collect())
+    }
+
+    async fn create_project(
+        &self,
+        name: &str,
+        visibility: Visibility,
+        now: i64,
+    ) -> StoreResult<Project> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO projects (name, visibility, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(visibility_str(visibility))
+        .bind(now)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| unique_or(e, || format!("project {name} already exists")))?;
+        Ok(Project {
+            id,
+            name: name.to_owned(),
+            visibility,
+            created_at: now,
+        })
+    }
+
+    async fn project_by_name(&self, name: &str) -> StoreResult<Option<Project>> {
+        let row: Option<ProjectRow> =
+            sqlx::query_as("SELECT id, name, visibility, created_at FROM projects WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(backend)?;
+        row.map(project_from).transpose()
+    }
+
+    async fn list_projects(&self) -> StoreResult<Vec<Project>> {
+        let rows: Vec<ProjectRow> =
+            sqlx::query_as("SELECT id, name, visibility, created_at FROM projects ORDER BY name")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        rows.into_iter().map(project_from).collect()
+    }
+
+    async fn set_project_visibility(
+        &self,
+        project_id: i64,
+        visibility: Visibility,
+    ) -> StoreResult<()> {
+        self.update_one(
+            format!("project {project_id}"),
+            sqlx::query("UPDATE projects SET visibility = ? WHERE id = ?")
+                .bind(visibility_str(visibility))
+                .bind(project_id),
+        )
+        .await
+    }
+
+    async fn delete_project(&self, project_id: i64) -> StoreResult<()> {
+        // Memberships, rules and robots go with it (ON DELETE CASCADE).
+        self.update_one(
+            format!("project {project_id}"),
+            sqlx::query("DELETE FROM projects WHERE id = ?").bind(project_id),
+        )
+        .await
+    }
+
+    async fn set_member(&self, project_id: i64, member: Member, role: Role) -> StoreResult<()> {
+        let (user_id, team_id) = member_columns(member);
+        let target = if user_id.is_some() {
+            "project_id, user_id"
+        } else {
+            "project_id, team_id"
+        };
+        let mut conn = self.writer.acquire().await.map_err(backend)?;
+        let done = sqlx::query(&format!(
+            "INSERT INTO project_members (project_id, user_id, team_id, role) VALUES (?, ?, ?, ?)
+             ON CONFLICT ({target}) DO UPDATE SET role = excluded.role"
+        ))
+        .bind(project_id)
+        .bind(user_id)
+        .bind(team_id)
+        .bind(role.as_str())
+        .execute(&mut *conn)
+        .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) if common::is_foreign_key_violation(&e) => Err(missing(
+                &mut conn,
+                &[("project", "projects", project_id), member_table(member)],
+            )
+            .await),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn remove_member(&self, project_id: i64, member: Member) -> StoreResult<bool> {
+        let (user_id, team_id) = member_columns(member);
+        let done = sqlx::query(
+            "DELETE FROM project_members WHERE project_id = ? AND (user_id = ? OR team_id = ?)",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(team_id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_members(&self, project_id: i64) -> StoreResult<Vec<Membership>> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT pm.user_id, pm.team_id, COALESCE(u.name, t.name), pm.role
+             FROM project_members pm
+             LEFT JOIN users u ON u.id = pm.user_id
+             LEFT JOIN teams t ON t.id = pm.team_id
+             WHERE pm.project_id = ?
+             ORDER BY COALESCE(u.name, t.name), pm.team_id IS NOT NULL,
+                      COALESCE(pm.user_id, pm.team_id)",
+        )
+        .bind(project_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(membership_from).collect()
+    }
+
+    async fn add_repo_rule(
+        &self,
+        project_id: i64,
+        pattern: &RepoPattern,
+        member: Member,
+        role: Role,
+    ) -> StoreResult<StoredRepoRule> {
+        let (user_id, team_id) = member_columns(member);
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let project: Option<String> = sqlx::query_scalar("SELECT name FROM projects WHERE id = ?")
+            .bind(project_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(project) = project else {
+            return Err(not_found(format!("project {project_id}")));
+        };
+        let id: Result<i64, _> = sqlx::query_scalar(
+            "INSERT INTO repo_rules (project_id, pattern, user_id, team_id, role)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(project_id)
+        .bind(pattern.as_str())
+        .bind(user_id)
+        .bind(team_id)
+        .bind(role.as_str())
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match id {
+            Ok(id) => id,
+            Err(e) if common::is_foreign_key_violation(&e) => {
+                return Err(missing(&mut tx, &[member_table(member)]).await);
+            }
+            Err(e) => return Err(backend(e)),
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(StoredRepoRule {
+            id,
+            project,
+            pattern: pattern.clone(),
+            member,
+            role,
+        })
+    }
+
+    async fn list_repo_rules(&self, project_id: i64) -> StoreResult<Vec<StoredRepoRule>> {
+        let rows: Vec<RuleRow> = sqlx::query_as(
+            "SELECT r.id, p.name, r.pattern, r.user_id, r.team_id, r.role
+             FROM repo_rules r JOIN projects p ON p.id = r.project_id
+             WHERE r.project_id = ? ORDER BY r.id",
+        )
+        .bind(project_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(rule_from).collect()
+    }
+
+    async fn delete_repo_rule(&self, project_id: i64, rule_id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM repo_rules WHERE id = ? AND project_id = ?")
+            .bind(rule_id)
+            .bind(project_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn grants(&self, user_id: Option<i64>, project: &str) -> StoreResult<Grants> {
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let found: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, visibility FROM projects WHERE name = ?")
+                .bind(project)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let Some((project_id, visibility)) = found else {
+            return Ok(Grants::new(project, Visibility::Private));
+        };
+        let Some(user_id) = user_id else {
+            return grants_from(project, &visibility, None, Vec::new(), Vec::new());
+        };
+        let direct: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM project_members WHERE project_id = ? AND user_id = ?",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let team_roles: Vec<String> = sqlx::query_scalar(
+            "SELECT pm.role FROM project_members pm
+             JOIN team_members tm ON tm.team_id = pm.team_id
+             WHERE pm.project_id = ? AND tm.user_id = ? ORDER BY pm.team_id",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let rules: Vec<(String, String)> = sqlx::query_as(
+            "SELECT pattern, role FROM repo_rules
+             WHERE project_id = ?1 AND (user_id = ?2
+                 OR team_id IN (SELECT team_id FROM team_members WHERE user_id = ?2))
+             ORDER BY id",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        grants_from(project, &visibility, direct, team_roles, rules)
+    }
+
+    async fn projects_of_user(&self, user_id: i64) -> StoreResult<Vec<Project>> {
+        let rows: Vec<ProjectRow> = sqlx::query_as(
+            "SELECT p.id, p.name, p.visibility, p.created_at FROM projects p
+             WHERE EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = p.id
+                   AND (pm.user_id = ?1
+                        OR pm.team_id IN (SELECT team_id FROM team_members WHERE user_id = ?1)))
+                OR EXISTS (SELECT 1 FROM repo_rules r WHERE r.project_id = p.id
+                   AND (r.user_id = ?1
+                        OR r.team_id IN (SELECT team_id FROM team_members WHERE user_id = ?1)))
+             ORDER BY p.name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter().map(project_from).collect()
+    }
+
+    async fn create_robot(&self, robot: NewRobot) -> StoreResult<Robot> {
+        let permissions = encode_permissions(&robot.permissions)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let project_id = match &robot.project {
+            None => None,
+            Some(name) => {
+                let id: Option<i64> = sqlx::query_scalar("SELECT id FROM projects WHERE name = ?")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                Some(id.ok_or_else(|| not_found(format!("project {name}")))?)
+            }
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO robots (name, project_id, description, permissions, expires_at,
+                                 disabled, secret_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
+        )
+        .bind(&robot.name)
+        .bind(project_id)
+        .bind(&robot.description)
+        .bind(&permissions)
+        .bind(robot.expires_at)
+        .bind(robot.secret_hash.to_hex())
+        .bind(robot.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_or(e, || format!("robot {} already exists", robot.name)))?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Robot {
+            id,
+            name: robot.name,
+            project: robot.project,
+            description: robot.description,
+            permissions: robot.permissions,
+            expires_at: robot.expires_at,
+            disabled: false,
+            created_at: robot.created_at,
+        })
+    }
+
+    async fn robot_by_name(&self, name: &str) -> StoreResult<Option<(Robot, SecretHash)>> {
+        let row: Option<RobotRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM robots r LEFT JOIN projects p ON p.id = r.project_id
+             WHERE r.name = ?",
+            common::ROBOT_COLUMNS
+        ))
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(robot_from).transpose()
+    }
+
+    async fn list_robots(&self, project: Option<&str>) -> StoreResult<Vec<Robot>> {
+        let rows: Vec<RobotRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM robots r LEFT JOIN projects p ON p.id = r.project_id
+             WHERE ?1 IS NULL OR p.name = ?1 ORDER BY r.name",
+            common::ROBOT_COLUMNS
+        ))
+        .bind(project)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|r| robot_from(r).map(|(robot, _)| robot))
+            .collect()
+    }
+
+    async fn set_robot_disabled(&self, robot_id: i64, disabled: bool) -> StoreResult<()> {
+        self.update_one(
+            format!("robot {robot_id}"),
+            sqlx::query("UPDATE robots SET disabled = ? WHERE id = ?")
+                .bind(disabled)
+                .bind(robot_id),
+        )
+        .await
+    }
+
+    async fn set_robot_secret(&self, robot_id: i64, secret_hash: &SecretHash) -> StoreResult<()> {
+        self.update_one(
+            format!("robot {robot_id}"),
+            sqlx::query("UPDATE robots SET secret_hash = ? WHERE id = ?")
+                .bind(secret_hash.to_hex())
+                .bind(robot_id),
+        )
+        .await
+    }
+
+    async fn delete_robot(&self, robot_id: i64) -> StoreResult<()> {
+        self.update_one(
+            format!("robot {robot_id}"),
+            sqlx::query("DELETE FROM robots WHERE id = ?").bind(robot_id),
+        )
+        .await
+    }
+
+    async fn create_token(&self, token: NewPersonalToken) -> StoreResult<PersonalToken> {
+        let permissions = encode_permissions(&token.permissions)?;
+        let done = sqlx::query(
+            "INSERT INTO personal_tokens (id, user_id, name, permissions, expires_at, revoked_at,
+                                          secret_hash, created_at)
+             VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(token.user_id)
+        .bind(&token.name)
+        .bind(&permissions)
+        .bind(token.expires_at)
+        .bind(token.secret_hash.to_hex())
+        .bind(token.created_at)
+        .execute(&self.writer)
+        .await;
+        match done {
+            Ok(_) => {}
+            Err(e) if common::is_foreign_key_violation(&e) => {
+                return Err(not_found(format!("user {}", token.user_id)));
+            }
+            Err(e) => {
+                return Err(unique_or(e, || {
+                    format!("token {} already exists", token.id)
+                }));
+            }
+        }
+        Ok(PersonalToken {
+            id: token.id,
+            user_id: token.user_id,
+            name: token.name,
+            permissions: token.permissions,
+            expires_at: token.expires_at,
+            revoked_at: None,
+            created_at: token.created_at,
+        })
+    }
+
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<(PersonalToken, SecretHash)>> {
+        let row: Option<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM personal_tokens WHERE id = ?",
+            common::TOKEN_COLUMNS
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(token_from).transpose()
+    }
+
+    async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<PersonalToken>> {
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM personal_tokens WHERE user_id = ? ORDER BY created_at, id",
+            common::TOKEN_COLUMNS
+        ))
+        .bind(user_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|r| token_from(r).map(|(token, _)| token))
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE personal_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT kid, private_pem, created_at, valid_until FROM signing_keys
+             ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(key_from).collect())
+    }
+
+    async fn add_signing_key(&self, key: StoredSigningKey) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, private_pem, created_at, valid_until)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_pem)
+        .bind(key.created_at)
+        .bind(key.valid_until)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| unique_or(e, || format!("signing key {} already exists", key.kid)))?;
+        Ok(())
+    }
+
+    async fn retire_signing_key(&self, kid: &str, valid_until: i64) -> StoreResult<()> {
+        self.update_one(
+            format!("signing key {kid}"),
+            sqlx::query("UPDATE signing_keys SET valid_until = ? WHERE kid = ?")
+                .bind(valid_until)
+                .bind(kid),
+        )
+        .await
+    }
+
+    async fn prune_signing_keys(&self, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE valid_until IS NOT NULL AND valid_until < ?",
+        )
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+}
