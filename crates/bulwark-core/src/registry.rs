@@ -154,7 +154,7 @@ impl Registry {
         {
             return Err(Error::BlobTooLarge { limit: max });
         }
-        let new_size = self.append(&session, body).await?;
+        let new_size = self.append(&session, body, true).await?;
         if let Some(expected) = range.map(|r| r.len()).or(length)
             && new_size - session.size != expected
         {
@@ -179,11 +179,20 @@ impl Registry {
         // Always append (possibly nothing): it also cuts off any bytes a broken chunk left
         // past the acknowledged length, so only acknowledged data is hashed and committed.
         let body = body.unwrap_or_else(|| Box::pin(futures::stream::empty()));
-        session.size = self.append(&session, body).await?;
-        let result = self.commit(repo, id, digest, session.size).await;
-        // A completed or failed upload is over either way (the spec's PUT ends the session).
-        self.forget_upload(id).await?;
-        result
+        // A refused final chunk (e.g. over the size limit) leaves the session usable.
+        session.size = self.append(&session, body, false).await?;
+        match self.commit(repo, id, digest, session.size).await {
+            // The metadata row went with the commit; only the (already moved) data remains.
+            Ok(()) => {
+                self.take_hasher(id, u64::MAX);
+                self.blobs.delete_upload(id).await
+            }
+            // A failed upload is over as well (the spec's PUT ends the session).
+            Err(e) => {
+                self.forget_upload(id).await?;
+                Err(e)
+            }
+        }
     }
 
     pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
@@ -210,7 +219,7 @@ impl Registry {
                 .await
                 .map_err(|e| self.too_large_or(e, &exceeded))?;
             check_digest(digest, hasher.finish())?;
-            self.commit_verified(repo, &id, digest, size).await
+            self.commit_verified(repo, &id, None, digest, size).await
         }
         .await;
         // Commit moved the data away; otherwise drop the temporary object.
@@ -252,7 +261,10 @@ impl Registry {
         }
     }
 
-    async fn append(&self, session: &UploadSession, body: ByteStream) -> Result<u64> {
+    /// Append to a session. `record`: persist the new length (a resumable chunk); the final
+    /// PUT passes `false`, as its session ends with the commit that follows. A failed append
+    /// always records what is durably there, so the session stays resumable.
+    async fn append(&self, session: &UploadSession, body: ByteStream, record: bool) -> Result<u64> {
         let (body, exceeded) = self.limited(body, session.size);
         let cached = self.take_hasher(&session.id, session.size);
         let new_size = match cached {
@@ -285,9 +297,11 @@ impl Registry {
                 return Err(self.too_large_or(e, &exceeded));
             }
         };
-        self.meta
-            .set_upload_size(&session.id, size, self.clock.now())
-            .await?;
+        if record {
+            self.meta
+                .set_upload_size(&session.id, size, self.clock.now())
+                .await?;
+        }
         Ok(size)
     }
 
@@ -297,21 +311,26 @@ impl Registry {
             _ => self.blobs.hash_upload(id, digest.algorithm()).await?,
         };
         check_digest(digest, actual)?;
-        self.commit_verified(repo, id, digest, size).await
+        self.commit_verified(repo, id, Some(id), digest, size).await
     }
 
+    /// Move verified data `id` under `digest` and record it; `session` names the upload
+    /// session to close in the same metadata transaction.
     async fn commit_verified(
         &self,
         repo: &RepoName,
         id: &str,
+        session: Option<&str>,
         digest: &Digest,
         size: u64,
     ) -> Result<()> {
         let _guard = self.digest_locks.lock(digest).await;
         self.blobs.commit_upload(id, digest).await?;
-        self.meta
-            .blob_committed(repo, digest, size, self.clock.now())
-            .await
+        let now = self.clock.now();
+        match session {
+            Some(s) => self.meta.upload_completed(s, repo, digest, size, now).await,
+            None => self.meta.blob_committed(repo, digest, size, now).await,
+        }
     }
 
     async fn forget_upload(&self, id: &str) -> Result<()> {

@@ -132,6 +132,19 @@ pub trait MetadataStore: Send + Sync {
         size: u64,
         now: i64,
     ) -> Result<()>;
+    /// [`Self::blob_committed`] and [`Self::delete_upload`] of the session that produced the
+    /// blob, atomically where the backend can (one durable commit instead of two).
+    async fn upload_completed(
+        &self,
+        upload_id: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()> {
+        self.blob_committed(repo, digest, size, now).await?;
+        self.delete_upload(upload_id).await
+    }
     /// Size of a blob linked to `repo`.
     async fn repo_blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>>;
     /// Size of a blob known anywhere in the registry.

@@ -114,6 +114,40 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// Record a committed blob and link it to `repo`, inside `tx`.
+    async fn record_blob(
+        tx: &mut Transaction<'_, Postgres>,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()> {
+        // The blob row first: waits for a `forget_blob_if_unlinked` holding it, and inserts
+        // afresh if that one forgot it.
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, last_linked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (digest) DO UPDATE SET last_linked_at = excluded.last_linked_at",
+        )
+        .bind(digest.to_string())
+        .bind(to_i64(size))
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        let repo_id = Self::repo_id(tx, repo, now).await?;
+        sqlx::query(
+            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+        )
+        .bind(repo_id)
+        .bind(digest.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn repo_id(tx: &mut Transaction<'_, Postgres>, repo: &RepoName, now: i64) -> Result<i64> {
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
@@ -281,29 +315,25 @@ impl MetadataStore for PostgresStore {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        // The blob row first: waits for a `forget_blob_if_unlinked` holding it, and inserts
-        // afresh if that one forgot it.
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, last_linked_at) VALUES ($1, $2, $3)
-             ON CONFLICT (digest) DO UPDATE SET last_linked_at = excluded.last_linked_at",
-        )
-        .bind(digest.to_string())
-        .bind(to_i64(size))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        let repo_id = Self::repo_id(&mut tx, repo, now).await?;
-        sqlx::query(
-            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3)
-             ON CONFLICT (repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-        )
-        .bind(repo_id)
-        .bind(digest.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        Self::record_blob(&mut tx, repo, digest, size, now).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn upload_completed(
+        &self,
+        upload_id: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        Self::record_blob(&mut tx, repo, digest, size, now).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

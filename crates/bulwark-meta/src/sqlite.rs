@@ -75,6 +75,38 @@ impl SqliteStore {
         Self::open(Path::new(path)).await
     }
 
+    /// Record a committed blob and link it to `repo`, inside `tx`.
+    async fn record_blob(
+        tx: &mut Transaction<'_, Sqlite>,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()> {
+        let repo_id = Self::repo_id(tx, repo, now).await?;
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, last_linked_at) VALUES (?, ?, ?)
+             ON CONFLICT(digest) DO UPDATE SET last_linked_at = excluded.last_linked_at",
+        )
+        .bind(digest.to_string())
+        .bind(to_i64(size))
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?)
+             ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+        )
+        .bind(repo_id)
+        .bind(digest.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn repo_id(tx: &mut Transaction<'_, Sqlite>, repo: &RepoName, now: i64) -> Result<i64> {
         sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
             .bind(repo.as_str())
@@ -217,27 +249,25 @@ impl MetadataStore for SqliteStore {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let repo_id = Self::repo_id(&mut tx, repo, now).await?;
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, last_linked_at) VALUES (?, ?, ?)
-             ON CONFLICT(digest) DO UPDATE SET last_linked_at = excluded.last_linked_at",
-        )
-        .bind(digest.to_string())
-        .bind(to_i64(size))
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?)
-             ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-        )
-        .bind(repo_id)
-        .bind(digest.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        Self::record_blob(&mut tx, repo, digest, size, now).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn upload_completed(
+        &self,
+        upload_id: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        Self::record_blob(&mut tx, repo, digest, size, now).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = ?")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

@@ -153,6 +153,20 @@ async fn check_upload_sessions(s: &dyn MetadataStore) {
     );
 }
 
+async fn check_upload_completed(s: &dyn MetadataStore) {
+    let r = repo("team/app");
+    let d = dg("completed");
+    s.create_upload("u1", &r, 100).await.unwrap();
+    s.create_upload("u2", &r, 100).await.unwrap();
+    s.upload_completed("u1", &r, &d, 77, 120).await.unwrap();
+    // The session is gone and the blob is linked, in one step; other sessions are untouched.
+    assert_eq!(s.get_upload("u1").await.unwrap(), None);
+    assert_eq!(s.all_uploads().await.unwrap(), ["u2"]);
+    assert_eq!(s.repo_blob_size(&r, &d).await.unwrap(), Some(77));
+    assert_eq!(s.blob_size(&d).await.unwrap(), Some(77));
+    assert_eq!(s.repo_blob_size(&repo("other"), &d).await.unwrap(), None);
+}
+
 // ---- blobs and links ----------------------------------------------------------------------
 
 async fn check_blob_links(s: &dyn MetadataStore) {
@@ -1180,6 +1194,7 @@ macro_rules! all_checks {
     ($suite:ident) => {
         $suite!(
             check_upload_sessions,
+            check_upload_completed,
             check_blob_links,
             check_put_manifest_rejections,
             check_put_get_and_retag,
