@@ -61,22 +61,30 @@ install_system_tools() {
     done
 }
 
-install_python_packaging() {
-    command -v python3 >/dev/null 2>&1 || die "python3 is required (scanner PEP 440 reference tests)"
-    if python3 -c 'import packaging.version' 2>/dev/null; then
-        echo "python3 can import packaging"
+# Python modules the tests use: packaging (PEP 440 reference for the scanner), moto's server
+# (the S3-compatible store for the storage suite; it implements multipart uploads and ranged
+# GETs) and openapi-spec-validator (validates the management API's OpenAPI document).
+PY_MODULES="packaging.version moto.server openapi_spec_validator"
+PY_PACKAGES="packaging moto[server] openapi-spec-validator"
+python_has_modules() {
+    local m
+    for m in $PY_MODULES; do
+        python3 -c "import $m" 2>/dev/null || return 1
+    done
+}
+install_python_deps() {
+    command -v python3 >/dev/null 2>&1 || die "python3 is required (scanner, S3 and OpenAPI tests)"
+    if python_has_modules; then
+        echo "python3 has $PY_MODULES"
         return
     fi
-    step "Installing Python's packaging"
-    # Plain pip first; Debian's own python refuses that (PEP 668), so then its apt package,
-    # and as a last resort pip past the guard.
-    python3 -m pip install --quiet packaging 2>/dev/null ||
-        { command -v apt-get >/dev/null 2>&1 && [ "$(command -v python3)" = /usr/bin/python3 ] &&
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-                --no-install-recommends python3-packaging >/dev/null 2>&1; } ||
-        python3 -m pip install --quiet --break-system-packages packaging ||
-        die "could not install Python's packaging (pip install packaging)"
-    python3 -c 'import packaging.version' || die "python3 still cannot import packaging"
+    step "Installing Python test dependencies ($PY_PACKAGES)"
+    # Plain pip first; Debian's own python refuses that (PEP 668), so then pip past the guard.
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    python3 -m pip install --quiet $PY_PACKAGES 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages $PY_PACKAGES ||
+        die "could not install Python packages: pip install $PY_PACKAGES"
+    python_has_modules || die "python3 still cannot import all of $PY_MODULES"
 }
 
 # A PostgreSQL server for the metadata store's Postgres suite. A server named by
@@ -148,9 +156,6 @@ start_postgres() {
     fi
 
     PG_TMP="$(mktemp -d "${TMPDIR:-/tmp}/bulwark-pg.XXXXXX")"
-    trap stop_postgres EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
     [ "$(id -u)" -ne 0 ] || chown postgres: "$PG_TMP"
     local log="$PG_TMP/initdb.log"
     if ! pg_as_owner "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres -A trust -E UTF8 \
@@ -181,13 +186,55 @@ start_postgres() {
     echo "PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{ print $3 }') on 127.0.0.1:$port ($PG_TMP)"
 }
 
+# An S3-compatible server (moto) on a free loopback port for the S3 blob store suite, unless
+# BULWARK_TEST_S3_ENDPOINT names one already.
+S3_PID=""
+stop_s3() {
+    [ -n "$S3_PID" ] || return 0
+    kill "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=""
+}
+start_s3() {
+    if [ -n "${BULWARK_TEST_S3_ENDPOINT:-}" ]; then
+        echo "using the S3 server at $BULWARK_TEST_S3_ENDPOINT"
+        export BULWARK_REQUIRE_S3=1
+        return
+    fi
+    local port="" _ log
+    log="$(mktemp "${TMPDIR:-/tmp}/bulwark-moto.XXXXXX")"
+    for _ in $(seq 1 20); do
+        port=$((20000 + RANDOM % 30000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        python3 -m moto.server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+        S3_PID=$!
+        for _ in $(seq 1 100); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                export BULWARK_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+                export BULWARK_REQUIRE_S3=1
+                echo "moto S3 server on 127.0.0.1:$port"
+                return
+            fi
+            kill -0 "$S3_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        stop_s3
+    done
+    cat "$log" >&2 || true
+    die "could not start the moto S3 server"
+}
+cleanup() {
+    stop_s3
+    stop_postgres
+}
+
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup)"
 
 step "System tools"
 install_system_tools
 [ -f /etc/containers/policy.json ] ||
     die "/etc/containers/policy.json is missing (Debian package containers-common / golang-github-containers-common)"
-install_python_packaging
+install_python_deps
 
 step "cargo fmt --all --check"
 cargo fmt --all --check || die "formatting differs: run cargo fmt --all"
@@ -195,8 +242,15 @@ cargo fmt --all --check || die "formatting differs: run cargo fmt --all"
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || die "clippy found problems"
 
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 step "PostgreSQL for the metadata store tests"
 start_postgres
+
+step "S3-compatible server for the blob store tests"
+start_s3
 
 step "cargo test --workspace (BULWARK_REQUIRE_CLIENTS=1)"
 test_log="$(mktemp)"
