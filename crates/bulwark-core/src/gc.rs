@@ -53,6 +53,7 @@ impl Registry {
                 continue;
             }
             let _guard = self.digest_locks.lock(&digest).await;
+            let _shared = self.meta.lock_blob(&digest).await?;
             if self.meta.blob_size(&digest).await?.is_none() {
                 let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
                 if !opts.dry_run {
@@ -80,6 +81,7 @@ impl Registry {
             }
             for digest in fresh {
                 let _guard = self.digest_locks.lock(&digest).await;
+                let _shared = self.meta.lock_blob(&digest).await?;
                 let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
                 if self.meta.forget_blob_if_unlinked(&digest, cutoff).await? {
                     self.blobs.delete_blob(&digest).await?;

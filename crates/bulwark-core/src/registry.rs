@@ -325,6 +325,7 @@ impl Registry {
         size: u64,
     ) -> Result<()> {
         let _guard = self.digest_locks.lock(digest).await;
+        let _shared = self.meta.lock_blob(digest).await?;
         self.blobs.commit_upload(id, digest).await?;
         let now = self.clock.now();
         match session {

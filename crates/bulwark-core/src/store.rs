@@ -53,6 +53,32 @@ pub trait BlobStore: Send + Sync {
     async fn ready(&self) -> Result<()>;
 }
 
+/// A lock on one digest across every process sharing the metadata store, released on drop.
+/// Committing a blob and sweeping it in GC hold it (besides the in-process digest stripe), so
+/// replicas sharing a bucket cannot delete what another replica just deduplicated against.
+pub struct BlobLock(Option<Box<dyn Send + Sync>>);
+
+impl BlobLock {
+    /// No cross-process lock: the backend serves one process (SQLite in a locked data dir).
+    pub fn none() -> Self {
+        BlobLock(None)
+    }
+
+    pub fn held(guard: impl Send + Sync + 'static) -> Self {
+        BlobLock(Some(Box::new(guard)))
+    }
+}
+
+impl std::fmt::Debug for BlobLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "BlobLock(held)"
+        } else {
+            "BlobLock(none)"
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadSession {
     pub id: String,
@@ -115,6 +141,12 @@ pub struct GcCounts {
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
     async fn ready(&self) -> Result<()>;
+
+    /// Take the cross-process lock on `digest` (see [`BlobLock`]); waits while another process
+    /// holds it.
+    async fn lock_blob(&self, _digest: &Digest) -> Result<BlobLock> {
+        Ok(BlobLock::none())
+    }
 
     async fn create_upload(&self, id: &str, repo: &RepoName, now: i64) -> Result<()>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>>;

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bulwark_core::store::{
-    GcCounts, MetadataStore, NewManifest, PutManifestRejection, Referrer, StoredManifest,
+    BlobLock, GcCounts, MetadataStore, NewManifest, PutManifestRejection, Referrer, StoredManifest,
     UploadSession,
 };
 use bulwark_core::{Error, Result};
@@ -52,6 +52,44 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    locks: PgPool,
+}
+
+/// A session-level advisory lock on one digest, held on a dedicated connection; dropping it
+/// unlocks and returns the connection (or closes it if unlocking fails, which also unlocks).
+struct AdvisoryLock {
+    key: i64,
+    conn: Option<sqlx::pool::PoolConnection<Postgres>>,
+}
+
+impl Drop for AdvisoryLock {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let key = self.key;
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime to unlock on: closing the connection releases the lock.
+            let _ = conn.detach();
+            return;
+        };
+        handle.spawn(async move {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                let _ = conn.close().await;
+            }
+        });
+    }
+}
+
+/// The advisory-lock key of a digest: its first eight bytes (collisions only serialise).
+fn lock_key(digest: &Digest) -> i64 {
+    let hex = digest.hex();
+    let prefix = hex.get(..16).unwrap_or("0");
+    u64::from_str_radix(prefix, 16).map_or(0, |v| v as i64)
 }
 
 fn db(e: sqlx::Error) -> Error {
@@ -106,7 +144,14 @@ impl PostgresStore {
             .await
             .map_err(db)?;
         MIGRATOR.run(&pool).await.map_err(Error::metadata)?;
-        Ok(PostgresStore { pool })
+        // Digest locks hold a connection each while the holder uses `pool` for its writes;
+        // a separate pool means lock holders can never starve each other of connections.
+        let locks = PgPoolOptions::new()
+            .max_connections(32)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        Ok(PostgresStore { pool, locks })
     }
 
     /// Close every connection; later calls fail.
@@ -236,6 +281,20 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn lock_blob(&self, digest: &Digest) -> Result<BlobLock> {
+        let key = lock_key(digest);
+        let mut conn = self.locks.acquire().await.map_err(db)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        Ok(BlobLock::held(AdvisoryLock {
+            key,
+            conn: Some(conn),
+        }))
     }
 
     async fn create_upload(&self, id: &str, repo: &RepoName, now: i64) -> Result<()> {

@@ -1363,3 +1363,42 @@ fn postgres_url_database_is_replaced() {
         "postgresql://h/x?sslmode=disable"
     );
 }
+
+/// Two replicas' stores on one database: a digest lock held by one makes the other wait until
+/// it is dropped; other digests are not blocked.
+#[tokio::test]
+async fn postgres_blob_lock_is_exclusive_across_replicas() {
+    with_postgres_database(|url| async move {
+        let a = open_postgres(&url).await;
+        let b = open_postgres(&url).await;
+        let d = dg("locked");
+        let held = a.lock_blob(&d).await.unwrap();
+        let waiting = tokio::spawn({
+            let b = b.clone();
+            let d = d.clone();
+            async move {
+                let _lock = b.lock_blob(&d).await.unwrap();
+            }
+        });
+        // Another digest is free meanwhile.
+        let other =
+            tokio::time::timeout(std::time::Duration::from_secs(5), b.lock_blob(&dg("other")))
+                .await
+                .expect("an unrelated digest is not blocked")
+                .unwrap();
+        drop(other);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second replica got the lock while it was held"
+        );
+        drop(held);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the lock is released on drop")
+            .unwrap();
+        a.close().await;
+        b.close().await;
+    })
+    .await;
+}
