@@ -23,8 +23,35 @@ pub struct Config {
     pub uploads: Uploads,
     pub gc: GcConfig,
     pub auth: AuthSection,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+}
+
+/// Where metadata lives: unset `url` is SQLite at `<data_dir>/bulwark.db`; `postgres://…` is
+/// PostgreSQL (required for several replicas); `sqlite:PATH` names another SQLite file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// `<data_dir>/blobs`.
+    #[default]
+    Filesystem,
+    /// An S3-compatible bucket (`[storage.s3]`).
+    S3,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub s3: bulwark_storage::S3Config,
 }
 
 /// Access control. The first admin's password comes from `BULWARK_ADMIN_PASSWORD` or the file
@@ -120,6 +147,8 @@ impl Default for Config {
             uploads: Uploads::default(),
             gc: GcConfig::default(),
             auth: AuthSection::default(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
             shutdown_grace_secs: 30,
         }
     }
@@ -169,6 +198,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "uploads",
     "gc",
     "auth",
+    "database",
+    "storage",
     "shutdown_grace_secs",
 ];
 

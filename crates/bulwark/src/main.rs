@@ -1,5 +1,6 @@
 //! The `bulwark` binary: configuration, logging and the command line (`serve`, `gc`).
 
+mod backends;
 mod config;
 mod scan;
 
@@ -13,9 +14,7 @@ use bulwark_auth::store::AuthStore;
 use bulwark_auth::{Limit, RateLimitConfig, Secret};
 use bulwark_core::gc::GcOptions;
 use bulwark_core::{Registry, RegistryConfig, SystemClock};
-use bulwark_meta::SqliteStore;
 use bulwark_server::{AppState, Settings};
-use bulwark_storage::FsBlobStore;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
@@ -130,18 +129,13 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     }
 }
 
-async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, Arc<SqliteStore>)> {
-    let blobs = FsBlobStore::open(&config.data_dir)
-        .await
-        .context("opening blob storage")?;
-    let meta = Arc::new(
-        SqliteStore::open(&config.db_path())
-            .await
-            .context("opening the metadata database")?,
-    );
+async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, Arc<dyn AuthStore>)> {
+    let blobs = backends::open_blobs(config).await?;
+    let meta = backends::open_metadata(config).await?;
+    tracing::debug!(metadata = meta.kind, "metadata store open");
     let registry = Arc::new(Registry::new(
-        Arc::new(blobs),
-        meta.clone(),
+        blobs,
+        meta.registry,
         Arc::new(SystemClock),
         RegistryConfig {
             max_manifest_bytes: config.limits.max_manifest_bytes,
@@ -151,7 +145,7 @@ async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, Arc<Sq
             ..RegistryConfig::default()
         },
     ));
-    Ok((registry, meta))
+    Ok((registry, meta.auth))
 }
 
 /// The access-control service over the metadata store, with the first admin created on an

@@ -1,0 +1,71 @@
+//! Opening the configured storage engines: SQLite in the data directory or PostgreSQL for
+//! metadata, the local filesystem or an S3-compatible bucket for blobs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use bulwark_auth::store::AuthStore;
+use bulwark_core::store::{BlobStore, MetadataStore};
+use bulwark_meta::{PostgresStore, SqliteStore};
+use bulwark_storage::{FsBlobStore, S3BlobStore};
+
+use crate::config::{Config, StorageBackend};
+
+/// One metadata database seen through the ports that use it.
+pub struct Metadata {
+    pub registry: Arc<dyn MetadataStore>,
+    pub auth: Arc<dyn AuthStore>,
+    /// `postgres` or `sqlite`, for logs.
+    pub kind: &'static str,
+}
+
+fn both<T: MetadataStore + AuthStore + 'static>(store: T, kind: &'static str) -> Metadata {
+    let store = Arc::new(store);
+    Metadata {
+        registry: store.clone(),
+        auth: store,
+        kind,
+    }
+}
+
+pub async fn open_metadata(config: &Config) -> anyhow::Result<Metadata> {
+    match config.database.url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PostgresStore::open(url)
+                .await
+                .context("connecting to PostgreSQL (database.url)")?;
+            Ok(both(store, "postgres"))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            let store = SqliteStore::open_url(url)
+                .await
+                .context("opening the SQLite database (database.url)")?;
+            Ok(both(store, "sqlite"))
+        }
+        Some(url) => anyhow::bail!(
+            "database.url must start with postgres://, postgresql:// or sqlite: (got a URL with another scheme{})",
+            url.split_once(':')
+                .map(|(s, _)| format!(" {s:?}"))
+                .unwrap_or_default()
+        ),
+        None => {
+            let store = SqliteStore::open(&config.db_path())
+                .await
+                .context("opening the metadata database")?;
+            Ok(both(store, "sqlite"))
+        }
+    }
+}
+
+pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    match config.storage.backend {
+        StorageBackend::Filesystem => Ok(Arc::new(
+            FsBlobStore::open(&config.data_dir)
+                .await
+                .context("opening blob storage")?,
+        )),
+        StorageBackend::S3 => Ok(Arc::new(
+            S3BlobStore::connect(&config.storage.s3).context("configuring S3 blob storage")?,
+        )),
+    }
+}
