@@ -385,6 +385,11 @@ impl Registry {
             .ok_or_else(|| Error::BlobUnknown(digest.clone()))
     }
 
+    /// Where to redirect a client for the blob's bytes instead of streaming them, if anywhere.
+    pub async fn blob_download_url(&self, digest: &Digest) -> Result<Option<String>> {
+        self.blobs.download_url(digest).await
+    }
+
     pub async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader> {
         self.blobs.read_blob(digest, range).await
     }

@@ -51,6 +51,11 @@ pub trait BlobStore: Send + Sync {
     async fn clean_uploads(&self, keep: &[String]) -> Result<u64>;
     /// Check the storage is usable.
     async fn ready(&self) -> Result<()>;
+    /// A short-lived URL from which a client may download the blob directly (a presigned
+    /// object-store URL), when the store offers and is configured for that.
+    async fn download_url(&self, _digest: &Digest) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// A lock on one digest across every process sharing the metadata store, released on drop.

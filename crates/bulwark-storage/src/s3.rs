@@ -13,6 +13,7 @@
 //! atomic, so a blob name never shows partial content.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bulwark_core::store::{BlobReader, BlobStore, ByteStream};
@@ -20,9 +21,10 @@ use bulwark_core::{Error, Result};
 use bulwark_oci::{Algorithm, ByteRange, Digest, Hasher};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
+use object_store::signer::{Method, Signer};
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncWriteExt;
 
@@ -53,6 +55,10 @@ pub struct S3Config {
     /// Path-style requests (`endpoint/bucket/key`) are the default, as most S3-compatible
     /// servers expect; set this for virtual-hosted style (`bucket.endpoint/key`).
     pub virtual_hosted_style: bool,
+    /// When above 0, blob downloads are redirected (307) to presigned URLs valid this long,
+    /// so bytes flow from the bucket to the client without passing through Bulwark. Off (0)
+    /// by default: clients must then be able to reach the endpoint.
+    pub presigned_redirect_secs: u64,
 }
 
 /// [`BlobStore`] on an S3-compatible bucket.
@@ -60,6 +66,7 @@ pub struct S3Config {
 pub struct S3BlobStore {
     store: Arc<dyn ObjectStore>,
     prefix: String,
+    presign: Option<(Arc<AmazonS3>, Duration)>,
 }
 
 fn storage(e: object_store::Error) -> Error {
@@ -105,8 +112,12 @@ impl S3BlobStore {
         if let Some(secret) = &config.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        let store = builder.build().map_err(storage)?;
-        Ok(Self::with_store(Arc::new(store), &config.prefix))
+        let store = Arc::new(builder.build().map_err(storage)?);
+        let mut this = Self::with_store(store.clone(), &config.prefix);
+        if config.presigned_redirect_secs > 0 {
+            this.presign = Some((store, Duration::from_secs(config.presigned_redirect_secs)));
+        }
+        Ok(this)
     }
 
     /// A store over any `object_store` backend (the tests use this with S3 and in-memory).
@@ -114,6 +125,7 @@ impl S3BlobStore {
         S3BlobStore {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
+            presign: None,
         }
     }
 
@@ -437,6 +449,17 @@ impl BlobStore for S3BlobStore {
             }
         }
         Ok(removed)
+    }
+
+    async fn download_url(&self, digest: &Digest) -> Result<Option<String>> {
+        let Some((signer, ttl)) = &self.presign else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(Method::GET, &self.blob_path(digest), *ttl)
+            .await
+            .map_err(storage)?;
+        Ok(Some(url.to_string()))
     }
 
     async fn ready(&self) -> Result<()> {

@@ -250,6 +250,10 @@ async fn open_memory() -> Opened {
 
 /// A fresh bucket on the S3-compatible test server, or `None` (skip) when none is configured.
 async fn open_s3() -> Opened {
+    open_s3_with(0).await
+}
+
+async fn open_s3_with(presigned_redirect_secs: u64) -> Opened {
     let Ok(endpoint) = std::env::var("BULWARK_TEST_S3_ENDPOINT") else {
         assert!(
             std::env::var("BULWARK_REQUIRE_S3").as_deref() != Ok("1"),
@@ -269,6 +273,7 @@ async fn open_s3() -> Opened {
         secret_access_key: Some("testing".into()),
         allow_http: true,
         virtual_hosted_style: false,
+        presigned_redirect_secs,
     })
     .unwrap();
     Some((Box::new(()), Arc::new(store)))
@@ -313,3 +318,39 @@ fn create_bucket(endpoint: &str, bucket: &str) {
 suite!(fs, open_fs());
 suite!(s3_in_memory, open_memory());
 suite!(s3_server, open_s3());
+
+/// With redirects on, the store hands out a presigned URL that serves the blob by itself.
+#[tokio::test]
+async fn s3_presigned_download_url_serves_the_blob() {
+    let Some((_g, s)) = open_s3_with(60).await else {
+        return;
+    };
+    let content = data(5, 5_000);
+    let d = Digest::sha256_of(&content);
+    s.create_upload("u-presign", false).await.unwrap();
+    append(&*s, "u-presign", 0, vec![content.clone()]).await;
+    s.commit_upload("u-presign", &d).await.unwrap();
+    let url = s.download_url(&d).await.unwrap().expect("a presigned URL");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, target) = rest.split_at(rest.find('/').unwrap());
+    assert!(authority.starts_with("127.0.0.1:"));
+    let mut conn = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        conn,
+        "GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    conn.read_to_end(&mut resp).unwrap();
+    let head_end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(
+        resp.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&resp[..head_end])
+    );
+    assert_eq!(&resp[head_end + 4..], &content[..]);
+    // Stores without redirects configured give no URL.
+    let (_g2, plain) = open_memory().await.unwrap();
+    assert_eq!(plain.download_url(&d).await.unwrap(), None);
+}

@@ -430,3 +430,34 @@ fn gc_during_a_push_storm_deletes_nothing_referenced() {
     }
     assert!(gone, "GC never removed the unreferenced blob");
 }
+
+#[test]
+fn blob_downloads_can_redirect_to_presigned_urls() {
+    let Some((pg, s3)) = backends() else { return };
+    let cluster = Cluster::new(&pg, &s3);
+    let r = cluster.replica(&[("BULWARK_STORAGE__S3__PRESIGNED_REDIRECT_SECS", "60")]);
+    let data = random_bytes(77, 200_000);
+    let digest = push_blob(&r.base_url(), "team/redirect", &data);
+    // Still only after the permission check: anonymous callers get the challenge.
+    r.get_as(
+        bulwark_testkit::Auth::Anonymous,
+        &format!("/v2/team/redirect/blobs/{digest}"),
+    )
+    .expect_status(401);
+    let resp = r.get(&format!("/v2/team/redirect/blobs/{digest}"));
+    resp.expect_status(307);
+    assert_eq!(resp.header("docker-content-digest"), Some(digest.as_str()));
+    let url = resp.header("location").expect("Location").to_owned();
+    assert!(url.starts_with(&s3), "{url}");
+    let body = reqwest::blocking::get(&url).unwrap();
+    assert_eq!(body.status().as_u16(), 200);
+    assert_eq!(body.bytes().unwrap().as_ref(), data.as_slice());
+    // HEAD is answered by the registry itself.
+    r.request(
+        "HEAD",
+        &format!("/v2/team/redirect/blobs/{digest}"),
+        &[],
+        &[],
+    )
+    .expect_status(200);
+}
