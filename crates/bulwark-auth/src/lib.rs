@@ -8,6 +8,8 @@
 //! - [`token`]: the Docker registry token service (ES256 JWTs, key rotation, refresh tokens).
 //! - [`service`]: [`service::AuthService`], which authenticates callers, checks permissions and
 //!   issues tokens over an [`store::AuthStore`].
+//! - [`manage`]: permission-checked management of users, teams, projects, members, rules,
+//!   robot accounts and personal access tokens (methods on [`service::AuthService`]).
 //! - [`store`]: the [`store::AuthStore`] port the metadata store implements.
 //! - [`ratelimit`]: an in-memory failed-login limiter keyed by IP and by username.
 //!
@@ -16,6 +18,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod manage;
 pub mod password;
 pub mod policy;
 pub mod ratelimit;

@@ -4,6 +4,7 @@
 //! [`bulwark_auth::service::AuthService`], shape the response. Errors are mapped to OCI error
 //! bodies in exactly one place ([`error::ApiError`]).
 
+mod api;
 pub mod auth;
 mod error;
 mod token;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/token", get(token::get_token).post(token::post_token))
+        .nest("/api/v1", api::router())
         .fallback(v2::dispatch)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -1,5 +1,7 @@
-//! The `bulwark` binary: configuration, logging and the command line (`serve`, `gc`).
+//! The `bulwark` binary: configuration, logging and the command line (`serve`, `gc`, `admin`,
+//! `scan`, ...).
 
+mod admin;
 mod backends;
 mod config;
 mod scan;
@@ -44,6 +46,9 @@ enum Command {
     },
     /// Print the effective configuration as TOML.
     Config,
+    /// Manage users, projects, robot accounts and the signing key: offline on the data
+    /// directory (refused while a server runs there), or through a running server with --url.
+    Admin(admin::AdminArgs),
     /// Inventory an image on disk: an OCI layout directory or a `docker save`/OCI tarball.
     Scan {
         /// OCI image layout directory, or a tar archive.
@@ -87,6 +92,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
             }
+            Command::Admin(args) => admin::run(config, args).await,
         }
     })
 }
@@ -106,7 +112,7 @@ fn init_tracing(config: &Config) {
 
 /// Exclusive lock on the data directory, held for the life of the process. In-process digest
 /// locks make online GC safe; a second process (server or offline `gc`) would bypass them.
-fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
+pub(crate) fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let path = config.data_dir.join("bulwark.lock");
