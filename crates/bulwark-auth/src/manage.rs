@@ -308,9 +308,8 @@ fn truncate(s: &str) -> String {
 // ---- permission checks ----
 
 fn system_denied() -> AuthError {
-    AuthError::Denied(Denied::Project {
-        project: "*".into(),
-        permission: ProjectPermission::ManagePolicies,
+    AuthError::Denied(Denied::System {
+        what: "this operation",
     })
 }
 
@@ -495,14 +494,15 @@ impl AuthService {
         if let Some(p) = &changes.password {
             validate_password(p)?;
         }
+        if let Some(e) = &changes.email {
+            validate_email(e)?;
+        }
         let user = self.user_named(name).await?;
         if let Some(e) = &changes.email
             && user.email.as_deref() != Some(e.as_str())
         {
-            validate_email(e)?;
-            return Err(invalid(
-                "changing a user's e-mail address is not supported yet",
-            ));
+            self.store().set_user_email(user.id, Some(e)).await?;
+            tracing::info!(user = %user.name, by = %caller.subject(), "e-mail changed");
         }
         if let Some(p) = changes.password {
             let hash = hash_blocking(p).await?;

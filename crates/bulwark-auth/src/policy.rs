@@ -521,6 +521,9 @@ pub enum Denied {
         project: String,
         permission: ProjectPermission,
     },
+    /// Registry-wide operations (users, teams, the catalog) are for system administrators.
+    #[error("{what} requires a system administrator")]
+    System { what: &'static str },
 }
 
 /// Check that `principal` may perform every action in `required` on `repo`; on success the

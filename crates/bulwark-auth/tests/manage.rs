@@ -218,6 +218,26 @@ async fn users_are_managed_by_system_admins() {
     };
     let changed = e.auth.update_user(&e.admin, "bob", disable).await.unwrap();
     assert!(changed.disabled);
+    let email = |m: &str| UserChanges {
+        email: Some(m.into()),
+        ..UserChanges::default()
+    };
+    let changed = e
+        .auth
+        .update_user(&e.admin, "bob", email("bob@example.test"))
+        .await
+        .unwrap();
+    assert_eq!(changed.email.as_deref(), Some("bob@example.test"));
+    assert_denied(
+        e.auth
+            .update_user(&alice, "alice", email("a@example.test"))
+            .await,
+    );
+    assert_invalid(
+        e.auth
+            .update_user(&e.admin, "bob", email("not an address"))
+            .await,
+    );
     assert!(e.auth.login("bob", PW, IP).await.is_err());
     assert_not_found(e.auth.update_user(&e.admin, "nobody", pw(PW)).await);
     assert_denied(e.auth.delete_user(&alice, "bob").await);

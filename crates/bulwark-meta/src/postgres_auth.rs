@@ -179,6 +179,16 @@ impl AuthStore for PostgresStore {
         .await
     }
 
+    async fn set_user_email(&self, user_id: i64, email: Option<&str>) -> StoreResult<()> {
+        self.update_one(
+            format!("user {user_id}"),
+            sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+                .bind(email)
+                .bind(user_id),
+        )
+        .await
+    }
+
     async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> StoreResult<()> {
         if disabled {
             self.remove_admin_power(user_id, "UPDATE users SET disabled = TRUE WHERE id = $1")

@@ -262,9 +262,8 @@ async fn check_access(
         Endpoint::Base => Ok(()),
         Endpoint::Catalog { .. } if state.auth.may_list_catalog(caller) => Ok(()),
         Endpoint::Catalog { .. } => {
-            let denied = Denied::Project {
-                project: "*".into(),
-                permission: bulwark_auth::ProjectPermission::ManagePolicies,
+            let denied = Denied::System {
+                what: "listing the whole catalog",
             };
             Err(auth::denied(
                 state,
