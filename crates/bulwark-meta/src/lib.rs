@@ -1,14 +1,17 @@
 //! Bulwark's metadata store and the only crate with SQL: repositories, blobs and their links,
 //! manifests with their references, tags and upload sessions, and the access-control data
 //! (users, teams, projects, members, repository rules, robots, personal access tokens and token
-//! signing keys, through [`bulwark_auth::store::AuthStore`]). [`SqliteStore`] is the embedded
+//! signing keys, through [`bulwark_auth::store::AuthStore`]) and the vulnerability database
+//! (through `bulwark_scanner::vulndb::store::VulnStore`). [`SqliteStore`] is the embedded
 //! default (WAL, one writer connection, a pool of readers); [`PostgresStore`] is the same
 //! store on PostgreSQL (a connection pool, safe for replicas sharing one database).
 
 mod postgres;
 mod postgres_auth;
+mod postgres_vuln;
 mod sqlite;
 mod sqlite_auth;
+mod sqlite_vuln;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

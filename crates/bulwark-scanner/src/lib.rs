@@ -3,5 +3,6 @@
 pub mod distro;
 pub mod image;
 pub mod inventory;
+pub mod report;
 pub mod version;
 pub mod vulndb;

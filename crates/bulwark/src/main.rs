@@ -1,10 +1,11 @@
 //! The `bulwark` binary: configuration, logging and the command line (`serve`, `gc`, `admin`,
-//! `scan`, ...).
+//! `scan`, `vulndb`, ...).
 
 mod admin;
 mod backends;
 mod config;
 mod scan;
+mod vulndb;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +63,18 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Metadata database to match vulnerabilities against (default: the data directory's;
+        /// matching is skipped while it holds no vulnerability data).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Grade as of this time (RFC 3339) instead of now.
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
+    /// Vulnerability database: import feeds, show status.
+    Vulndb {
+        #[command(subcommand)]
+        command: vulndb::VulndbCommand,
     },
 }
 
@@ -85,9 +98,20 @@ fn main() -> anyhow::Result<()> {
                 reference,
                 platform,
                 json,
-            } => tokio::task::spawn_blocking(move || scan::run(&path, reference, &platform, json))
-                .await
-                .context("scan task")?,
+                db,
+                now,
+            } => {
+                let args = scan::ScanArgs {
+                    path,
+                    reference,
+                    platform,
+                    json,
+                    db,
+                    now,
+                };
+                scan::run(&config, args).await
+            }
+            Command::Vulndb { command } => vulndb::run(&config, command).await,
             Command::Config => {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())

@@ -1,34 +1,65 @@
 //! `bulwark scan`: inventory of an image on disk (OCI layout directory or `docker save` /
-//! OCI tarball) — distro, packages and the layer that introduced each. Vulnerability
-//! matching joins this once the vulnerability database lands.
+//! OCI tarball) — distro, packages and the layer that introduced each — and, when the
+//! vulnerability database has data, its findings, counts, health grade and outdated
+//! packages (docs/SCANNING.md).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use bulwark_meta::SqliteStore;
 use bulwark_scanner::image::{self, Platform, ScanOptions, ScannedImage, Selector};
+use bulwark_scanner::report::{VulnReport, match_image};
+use bulwark_scanner::vulndb::Timestamp;
+use bulwark_scanner::vulndb::store::VulnStore;
 use serde_json::{Value, json};
 
-pub fn run(
-    path: &Path,
-    reference: Option<String>,
-    platform: &str,
-    json_out: bool,
-) -> anyhow::Result<()> {
+use crate::config::Config;
+
+/// What `bulwark scan` was asked for.
+pub struct ScanArgs {
+    pub path: PathBuf,
+    pub reference: Option<String>,
+    pub platform: String,
+    pub json: bool,
+    /// The metadata database to match against; default: the configured data directory's.
+    pub db: Option<PathBuf>,
+    /// Grade as of this time (RFC 3339); default: now.
+    pub now: Option<String>,
+}
+
+pub async fn run(config: &Config, args: ScanArgs) -> anyhow::Result<()> {
     let options = ScanOptions {
         selector: Selector {
-            reference,
-            platform: Platform::parse(platform).context("parsing --platform")?,
+            reference: args.reference.clone(),
+            platform: Platform::parse(&args.platform).context("parsing --platform")?,
         },
         ..ScanOptions::default()
     };
-    let scanned = if path.is_dir() {
-        image::scan_oci_layout(path, &options)
-    } else {
-        image::scan_docker_archive(path, &options)
-    }
-    .with_context(|| format!("scanning {}", path.display()))?;
-    let report = report(&scanned);
-    if json_out {
+    let now = match &args.now {
+        Some(t) => {
+            Timestamp::parse(t)
+                .with_context(|| format!("--now {t:?} is not an RFC 3339 time"))?
+                .0
+        }
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    };
+    let path = args.path.clone();
+    let scanned = tokio::task::spawn_blocking(move || {
+        if path.is_dir() {
+            image::scan_oci_layout(&path, &options)
+        } else {
+            image::scan_docker_archive(&path, &options)
+        }
+    })
+    .await
+    .context("scan task")?
+    .with_context(|| format!("scanning {}", args.path.display()))?;
+    let vulns = match_vulns(config, args.db.as_deref(), &scanned, now).await?;
+    let report = report(&scanned, vulns.as_ref());
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
@@ -36,8 +67,47 @@ pub fn run(
     Ok(())
 }
 
+/// Matches the image against the vulnerability database: `None` when the database does not
+/// exist (the configured one only; a `--db` that does not exist is an error) or holds no
+/// advisories.
+async fn match_vulns(
+    config: &Config,
+    db: Option<&Path>,
+    scanned: &ScannedImage,
+    now: i64,
+) -> anyhow::Result<Option<(VulnReport, u64)>> {
+    let path = match db {
+        Some(p) if !p.exists() => anyhow::bail!("--db {} does not exist", p.display()),
+        Some(p) => p.to_path_buf(),
+        None => config.db_path(),
+    };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening the vulnerability database {}", path.display()))?;
+    let counts = store
+        .counts()
+        .await
+        .context("reading the vulnerability database")?;
+    if counts.is_empty() {
+        if db.is_some() {
+            eprintln!(
+                "note: {} holds no vulnerability data (bulwark vulndb import PATH...)",
+                path.display()
+            );
+        }
+        return Ok(None);
+    }
+    let found = match_image(scanned, &store, now)
+        .await
+        .context("matching vulnerabilities")?;
+    Ok(Some((found, counts.advisories())))
+}
+
 /// The stable JSON shape of a scan (documented in docs/SCANNING.md).
-fn report(s: &ScannedImage) -> Value {
+fn report(s: &ScannedImage, vulns: Option<&(VulnReport, u64)>) -> Value {
     let distro = s.distro.as_ref().map(|d| {
         json!({
             "id": d.id.as_str(),
@@ -63,7 +133,19 @@ fn report(s: &ScannedImage) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut warnings: Vec<String> = s
+        .warnings
+        .list
+        .iter()
+        .map(|w| {
+            let layer = w.layer.map(|l| format!("layer {l}: ")).unwrap_or_default();
+            format!("{layer}{}: {}", w.path, w.message)
+        })
+        .collect();
+    if let Some((v, _)) = vulns {
+        warnings.extend(v.warnings.iter().cloned());
+    }
+    let mut out = json!({
         "image": {
             "manifest_digest": s.manifest_digest.as_ref().map(ToString::to_string),
             "config_digest": s.config_digest.to_string(),
@@ -75,12 +157,21 @@ fn report(s: &ScannedImage) -> Value {
         },
         "distro": distro,
         "packages": packages,
-        "warnings": s.warnings.list.iter().map(|w| {
-            let layer = w.layer.map(|l| format!("layer {l}: ")).unwrap_or_default();
-            format!("{layer}{}: {}", w.path, w.message)
-        }).collect::<Vec<_>>(),
+        "warnings": warnings,
         "warnings_omitted": s.warnings.omitted,
-    })
+    });
+    if let (Some((v, advisories)), Some(obj)) = (vulns, out.as_object_mut()) {
+        obj.insert(
+            "findings".to_owned(),
+            serde_json::to_value(&v.findings).unwrap_or(Value::Null),
+        );
+        let mut summary = serde_json::to_value(&v.summary).unwrap_or(Value::Null);
+        if let Some(m) = summary.as_object_mut() {
+            m.insert("database_advisories".to_owned(), json!(advisories));
+        }
+        obj.insert("summary".to_owned(), summary);
+    }
+    out
 }
 
 fn print_table(report: &Value) {
@@ -117,10 +208,82 @@ fn print_table(report: &Value) {
             p["layer"]
         );
     }
+    if let Some(findings) = report["findings"].as_array() {
+        print_findings(report, findings);
+    }
     if let Some(w) = report["warnings"].as_array().filter(|w| !w.is_empty()) {
         println!("\nwarnings:");
         for line in w {
             println!("  {}", text(line));
+        }
+    }
+}
+
+fn print_findings(report: &Value, findings: &[Value]) {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let num = |v: &Value| v.as_u64().unwrap_or(0);
+    let summary = &report["summary"];
+    let c = &summary["counts"];
+    println!(
+        "\n{} vulnerabilities ({} advisories in the database): critical {}, high {}, medium {}, \
+         low {}, negligible {}, unknown {}; {} fixable, {} without a fix",
+        num(&summary["total"]),
+        num(&summary["database_advisories"]),
+        num(&c["critical"]),
+        num(&c["high"]),
+        num(&c["medium"]),
+        num(&c["low"]),
+        num(&c["none"]),
+        num(&c["unknown"]),
+        num(&summary["fixable"]),
+        num(&summary["unfixed"]),
+    );
+    let cause = &summary["grade_cause"];
+    let because = if cause.is_object() {
+        let age = cause["age_days"]
+            .as_u64()
+            .map_or("unknown age".to_owned(), |d| format!("{d} days old"));
+        format!(
+            " (oldest fixable: {} {} in {}, {age})",
+            text(&cause["severity"]),
+            text(&cause["id"]),
+            text(&cause["package"])
+        )
+    } else {
+        String::new()
+    };
+    println!("health grade {}{because}", text(&summary["grade"]));
+    if !findings.is_empty() {
+        println!(
+            "\n{:<9} {:<22} {:<28} {:<26} {:<26} {:<5} SOURCE",
+            "SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "LAYER"
+        );
+    }
+    for f in findings {
+        println!(
+            "{:<9} {:<22} {:<28} {:<26} {:<26} {:<5} {}",
+            f["severity"].as_str().unwrap_or("unknown"),
+            text(&f["id"]),
+            text(&f["package"]),
+            text(&f["installed_version"]),
+            f["fixed_version"].as_str().unwrap_or("(no fix)"),
+            f["layer"],
+            text(&f["source"]),
+        );
+    }
+    if let Some(outdated) = summary["outdated"].as_array().filter(|o| !o.is_empty()) {
+        println!(
+            "\n{} outdated packages (a fixed version exists):",
+            outdated.len()
+        );
+        for o in outdated {
+            println!(
+                "  {:<28} {} -> {} ({} fixed)",
+                text(&o["package"]),
+                text(&o["installed_version"]),
+                text(&o["fixed_version"]),
+                num(&o["fixes"]),
+            );
         }
     }
 }

@@ -79,6 +79,7 @@ pub mod model;
 pub mod osv;
 pub mod redhat;
 pub mod severity;
+pub mod store;
 
 pub use matching::{MatchResult, affects};
 pub use model::{Advisory, AffectedRange, Event, FeedSource, RangeKind, Timestamp};
