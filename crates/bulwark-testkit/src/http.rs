@@ -122,8 +122,38 @@ pub fn request_target(addr: SocketAddr, location: &str) -> String {
     }
 }
 
-/// Sends one request and reads the whole response. `target` is the path and query.
-/// A body (possibly empty) is sent with `Content-Length` for every method but GET and HEAD.
+/// The credentials a request is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth<'a> {
+    /// HTTP Basic as [`crate::ADMIN_USER`] / [`crate::ADMIN_PASSWORD`] (the default).
+    #[default]
+    Admin,
+    /// No `Authorization` header.
+    Anonymous,
+    /// HTTP Basic with this username and password (or robot secret, or personal token).
+    Basic(&'a str, &'a str),
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+}
+
+impl Auth<'_> {
+    /// The `Authorization` header value, `None` for [`Auth::Anonymous`].
+    pub fn header_value(&self) -> Option<String> {
+        match *self {
+            Auth::Admin => Some(crate::basic_header(
+                crate::ADMIN_USER,
+                crate::ADMIN_PASSWORD,
+            )),
+            Auth::Anonymous => None,
+            Auth::Basic(user, password) => Some(crate::basic_header(user, password)),
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+        }
+    }
+}
+
+/// Sends one request as the admin (unless `headers` has an `Authorization`) and reads the
+/// whole response. `target` is the path and query. A body (possibly empty) is sent with
+/// `Content-Length` for every method but GET and HEAD.
 pub fn http_request(
     addr: SocketAddr,
     method: &str,
@@ -131,12 +161,32 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<HttpResponse> {
+    http_request_as(addr, Auth::Admin, method, target, headers, body)
+}
+
+/// [`http_request`] with the given credentials; an `Authorization` in `headers` wins.
+pub fn http_request_as(
+    addr: SocketAddr,
+    auth: Auth<'_>,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<HttpResponse> {
+    let authorization = auth.header_value().filter(|_| {
+        !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    });
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     stream.set_write_timeout(Some(Duration::from_secs(120)))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if !(method == "GET" || method == "HEAD") || !body.is_empty() {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    if let Some(value) = authorization {
+        head.push_str(&format!("Authorization: {value}\r\n"));
     }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));

@@ -2,17 +2,50 @@
 //! and a few small client helpers (a std-only HTTP/1.1 client, blob and manifest pushes,
 //! deterministic test data, digests, error bodies and `Link` headers).
 //!
+//! Access control is on: every server starts with the admin [`ADMIN_USER`] /
+//! [`ADMIN_PASSWORD`], and requests go out as that admin unless they say otherwise ([`Auth`],
+//! [`TestServer::request_as`], [`http_request_as`]). [`TestServer`] also has helpers for the
+//! token endpoint and the `/api/v1` management API.
+//!
 //! Everything here exists to make integration tests fail loudly and early, so panicking on
 //! an unexpected answer is the intended behaviour rather than an error path.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+mod api;
 mod http;
 mod server;
 
-pub use http::{HttpResponse, http_request, loopback_addr, request_target};
-pub use server::TestServer;
+pub use api::{PersonalToken, Robot};
+pub use http::{Auth, HttpResponse, http_request, http_request_as, loopback_addr, request_target};
+pub use server::{TestServer, token_target};
 
+use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
+
+/// The bootstrap administrator every [`TestServer`] has.
+pub const ADMIN_USER: &str = "admin";
+/// The administrator's password: `BULWARK_ADMIN_PASSWORD` of every [`TestServer`] (unless the
+/// `envs` it is started with set another one).
+pub const ADMIN_PASSWORD: &str = "testkit-Adm1n-pw-7f3c9e";
+
+/// `Basic <base64(user:password)>`, an `Authorization` header value.
+pub fn basic_header(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// Percent-encodes everything but unreserved characters, for a query value.
+pub fn query_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
@@ -38,10 +71,16 @@ pub fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
 /// Pushes `bytes` as a blob into `repo` with a monolithic POST + PUT and returns its digest.
 /// `base` is a server's `base_url()`. Panics unless the registry answers 202 then 201.
 pub fn push_blob(base: &str, repo: &str, bytes: &[u8]) -> String {
+    push_blob_as(base, Auth::Admin, repo, bytes)
+}
+
+/// [`push_blob`] with the given credentials.
+pub fn push_blob_as(base: &str, auth: Auth<'_>, repo: &str, bytes: &[u8]) -> String {
     let addr = loopback_addr(base);
     let digest = sha256_digest(bytes);
-    let started = http_request(
+    let started = http_request_as(
         addr,
+        auth,
         "POST",
         &format!("/v2/{repo}/blobs/uploads/"),
         &[],
@@ -59,8 +98,9 @@ pub fn push_blob(base: &str, repo: &str, bytes: &[u8]) -> String {
         .header("location")
         .unwrap_or_else(|| panic!("POST /v2/{repo}/blobs/uploads/ answered without Location"));
     let target = with_query(&request_target(addr, location), "digest", &digest);
-    let done = http_request(
+    let done = http_request_as(
         addr,
+        auth,
         "PUT",
         &target,
         &[("Content-Type", "application/octet-stream")],
@@ -86,9 +126,22 @@ pub fn push_manifest(
     media_type: &str,
     bytes: &[u8],
 ) -> String {
+    push_manifest_as(base, Auth::Admin, repo, reference, media_type, bytes)
+}
+
+/// [`push_manifest`] with the given credentials.
+pub fn push_manifest_as(
+    base: &str,
+    auth: Auth<'_>,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> String {
     let addr = loopback_addr(base);
     let target = format!("/v2/{repo}/manifests/{reference}");
-    let resp = http_request(addr, "PUT", &target, &[("Content-Type", media_type)], bytes)
+    let headers = [("Content-Type", media_type)];
+    let resp = http_request_as(addr, auth, "PUT", &target, &headers, bytes)
         .unwrap_or_else(|e| panic!("PUT {target}: {e}"));
     assert_eq!(
         resp.status,
@@ -173,6 +226,18 @@ mod tests {
         let body = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"m"},{"code":"X"}]}"#;
         assert_eq!(error_codes(body), vec!["BLOB_UNKNOWN", "X"]);
         assert!(error_codes(b"not json").is_empty());
+    }
+
+    #[test]
+    fn basic_header_and_query_encoding() {
+        assert_eq!(
+            basic_header("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(
+            query_encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::http::{HttpResponse, http_request, request_target};
+use crate::http::{Auth, HttpResponse, http_request_as, request_target};
+use crate::{ADMIN_PASSWORD, query_encode};
 
 /// How long a server gets to answer `/healthz` with 200.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +38,8 @@ impl TestServer {
     }
 
     /// Starts `bin serve` with a fresh temporary data dir and extra environment variables
-    /// (for example `("BULWARK_LIMITS__MAX_MANIFEST_BYTES", "1024")`).
+    /// (for example `("BULWARK_LIMITS__MAX_MANIFEST_BYTES", "1024")`). Every start sets
+    /// `BULWARK_ADMIN_PASSWORD` to [`ADMIN_PASSWORD`] unless `envs` sets it.
     pub fn start_with(bin: &Path, envs: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-test-")
@@ -102,7 +104,8 @@ impl TestServer {
         &self.data_dir
     }
 
-    /// Sends one request to this server; `target` is a path and query such as `/v2/`.
+    /// Sends one request to this server as the admin (unless `headers` has an
+    /// `Authorization`); `target` is a path and query such as `/v2/`.
     /// Panics (with the server log) if the request cannot be sent or answered.
     pub fn request(
         &self,
@@ -111,14 +114,46 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> HttpResponse {
-        http_request(self.addr, method, target, headers, body).unwrap_or_else(|e| {
+        self.request_as(Auth::Admin, method, target, headers, body)
+    }
+
+    /// [`TestServer::request`] with the given credentials.
+    pub fn request_as(
+        &self,
+        auth: Auth<'_>,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        http_request_as(self.addr, auth, method, target, headers, body).unwrap_or_else(|e| {
             panic!("{method} {target}: {e}\n--- server log ---\n{}", self.log())
         })
     }
 
-    /// `GET target` with no headers.
+    /// `GET target` as the admin, with no other headers.
     pub fn get(&self, target: &str) -> HttpResponse {
         self.request("GET", target, &[], &[])
+    }
+
+    /// `GET target` with the given credentials and no other headers.
+    pub fn get_as(&self, auth: Auth<'_>, target: &str) -> HttpResponse {
+        self.request_as(auth, "GET", target, &[], &[])
+    }
+
+    /// An access token from `GET /token?service=bulwark&scope=…`, with Basic `user_pass` or
+    /// anonymously. Panics unless the answer is 200 with a token.
+    pub fn token(&self, user_pass: Option<(&str, &str)>, scopes: &[&str]) -> String {
+        let auth = match user_pass {
+            Some((user, password)) => Auth::Basic(user, password),
+            None => Auth::Anonymous,
+        };
+        let resp = self.get_as(auth, &token_target(scopes));
+        resp.expect_status(200);
+        resp.json()["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("/token answered without a token: {}", resp.text()))
+            .to_owned()
     }
 
     /// The request target of a `Location` header this server sent (relative or absolute).
@@ -193,7 +228,9 @@ impl TestServer {
             if let Some(status) = self.poll_exit() {
                 return Err(format!("it exited with {status}"));
             }
-            if http_request(self.addr, "GET", "/healthz", &[], &[]).is_ok_and(|r| r.status == 200) {
+            if http_request_as(self.addr, Auth::Anonymous, "GET", "/healthz", &[], &[])
+                .is_ok_and(|r| r.status == 200)
+            {
                 // A 200 from a server that then exits was someone else's port.
                 thread::sleep(Duration::from_millis(20));
                 return match self.poll_exit() {
@@ -231,6 +268,16 @@ impl Drop for TestServer {
     }
 }
 
+/// The request target `/token?service=bulwark&scope=…` for `scopes` (percent-encoded).
+pub fn token_target(scopes: &[&str]) -> String {
+    let mut target = "/token?service=bulwark".to_owned();
+    for scope in scopes {
+        target.push_str("&scope=");
+        target.push_str(&query_encode(scope));
+    }
+    target
+}
+
 /// A port the kernel just handed out on 127.0.0.1, released again for the server to bind.
 fn free_loopback_port() -> SocketAddr {
     let listener =
@@ -263,6 +310,7 @@ fn spawn(
     }
     cmd.env("BULWARK_LISTEN", addr.to_string())
         .env("BULWARK_DATA_DIR", data_dir)
+        .env("BULWARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(log)

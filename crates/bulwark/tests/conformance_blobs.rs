@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use bulwark_testkit::{
-    HttpResponse, TestServer, push_blob, random_bytes, sha256_digest, with_query,
+    ADMIN_PASSWORD, ADMIN_USER, HttpResponse, TestServer, push_blob, random_bytes, sha256_digest,
+    with_query,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -212,6 +213,7 @@ fn streamed_patch_without_content_range() {
     let body = reqwest::blocking::Body::new(io::Cursor::new(data[100_000..].to_vec()));
     let r = client
         .patch(format!("{}{loc}", s.base_url()))
+        .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
         .header("Content-Type", "application/octet-stream")
         .body(body)
         .send()
@@ -679,6 +681,7 @@ fn blob_of_64_mib_in_8_chunks() {
         .unwrap();
     let mut resp = client
         .get(format!("{}{path}", s.base_url()))
+        .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use bulwark_testkit::{TestServer, push_blob, random_bytes, sha256_digest};
+use bulwark_testkit::{
+    ADMIN_PASSWORD, ADMIN_USER, TestServer, basic_header, push_blob, random_bytes, sha256_digest,
+};
 use sha2::{Digest as _, Sha256};
 
 fn bin() -> &'static Path {
@@ -76,6 +78,7 @@ fn serves_https_with_configured_certificate() {
         .env("BULWARK_DATA_DIR", data.path())
         .env("BULWARK_TLS__CERT", &cert_path)
         .env("BULWARK_TLS__KEY", &key_path)
+        .env("BULWARK_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(std::fs::File::create(&log_path).unwrap())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -88,7 +91,11 @@ fn serves_https_with_configured_certificate() {
     let url = format!("https://127.0.0.1:{port}/v2/");
     let mut answer = None;
     for _ in 0..150 {
-        if let Ok(r) = client.get(&url).send() {
+        if let Ok(r) = client
+            .get(&url)
+            .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+            .send()
+        {
             answer = Some(r);
             break;
         }
@@ -121,7 +128,8 @@ fn slow_patch(
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "PATCH {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nContent-Range: 0-{}\r\nConnection: close\r\n\r\n",
+        "PATCH {target} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nContent-Range: 0-{}\r\nConnection: close\r\n\r\n",
+        basic_header(ADMIN_USER, ADMIN_PASSWORD),
         body.len(),
         body.len() - 1
     )
@@ -263,8 +271,9 @@ fn two_gib_layer_push_is_streamed() {
     s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
     write!(
         s,
-        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n",
-        server.addr()
+        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n",
+        server.addr(),
+        basic_header(ADMIN_USER, ADMIN_PASSWORD)
     )
     .unwrap();
     let slice = random_bytes(11, SLICE);

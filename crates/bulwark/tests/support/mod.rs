@@ -1,5 +1,9 @@
 //! Helpers for the real-client tests: a running registry, OCI image layouts built in memory,
 //! and client invocations with timeouts that report the tool's stderr and the server log.
+//!
+//! Clients authenticate through a containers auth file (`REGISTRY_AUTH_FILE`): by default the
+//! workspace's [`Workspace::auth_file`], which for a [`Registry`] holds the testkit admin's
+//! credentials; `*_as` variants take another file (a missing file means anonymous).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -7,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bulwark_testkit::{TestServer, http_request};
+use bulwark_testkit::{ADMIN_PASSWORD, ADMIN_USER, TestServer, basic_header, http_request};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -35,13 +39,35 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Self {
-        let server = TestServer::start(Path::new(env!("CARGO_BIN_EXE_bulwark")));
+        Registry::start_with(&[])
+    }
+
+    /// [`Registry::start`] with extra server environment variables.
+    pub fn start_with(envs: &[(&str, &str)]) -> Self {
+        let server = TestServer::start_with(Path::new(env!("CARGO_BIN_EXE_bulwark")), envs);
         // Short paths under /tmp: podman's runroot must stay under ~50 characters.
         let scratch = tempfile::Builder::new()
             .prefix("bw-")
             .tempdir_in("/tmp")
             .expect("scratch dir");
-        Registry { server, scratch }
+        let reg = Registry { server, scratch };
+        write_auth_file(
+            &reg.admin_auth_file(),
+            &reg.host(),
+            ADMIN_USER,
+            ADMIN_PASSWORD,
+        );
+        reg
+    }
+
+    /// The server, for requests and management-API calls of its own.
+    pub fn server(&self) -> &TestServer {
+        &self.server
+    }
+
+    /// The auth file holding the admin's credentials (what clients use by default).
+    pub fn admin_auth_file(&self) -> PathBuf {
+        self.scratch("auth").join("admin.json")
     }
 
     /// `127.0.0.1:PORT`
@@ -93,6 +119,8 @@ impl Registry {
 pub trait Workspace {
     fn scratch(&self, name: &str) -> PathBuf;
     fn log(&self) -> String;
+    /// The containers auth file clients use unless told otherwise.
+    fn auth_file(&self) -> PathBuf;
 }
 
 impl Workspace for Registry {
@@ -102,6 +130,19 @@ impl Workspace for Registry {
     fn log(&self) -> String {
         Registry::log(self)
     }
+    fn auth_file(&self) -> PathBuf {
+        self.admin_auth_file()
+    }
+}
+
+/// Write a containers auth file (`auth.json`) holding `user:password` for `host`, as
+/// `skopeo login --authfile` does.
+pub fn write_auth_file(path: &Path, host: &str, user: &str, password: &str) {
+    let header = basic_header(user, password);
+    let encoded = header.trim_start_matches("Basic ");
+    let file = json!({ "auths": { host: { "auth": encoded } } });
+    std::fs::create_dir_all(path.parent().expect("auth file directory")).expect("auth dir");
+    std::fs::write(path, serde_json::to_vec(&file).expect("auth JSON")).expect("write auth file");
 }
 
 /// Scratch space with no registry, for checking the test images with the clients alone.
@@ -126,6 +167,9 @@ impl Workspace for Offline {
     }
     fn log(&self) -> String {
         "(no registry in this test)".to_owned()
+    }
+    fn auth_file(&self) -> PathBuf {
+        self.scratch("auth").join("none.json")
     }
 }
 
@@ -170,17 +214,28 @@ impl Tools {
         None
     }
 
-    /// Run skopeo; panic with its output and the server log unless it succeeds.
+    /// Run skopeo with the workspace's auth file; panic with its output and the server log
+    /// unless it succeeds.
     pub fn skopeo(&self, reg: &dyn Workspace, args: &[&str], timeout: Duration) -> Output {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(args).env("TMPDIR", reg.scratch("tmp"));
+        let mut cmd = skopeo_command(reg, &reg.auth_file(), args);
         checked(reg, &mut cmd, timeout)
     }
 
     /// Run skopeo and return whatever happened (it must still finish within the timeout).
     pub fn skopeo_may_fail(&self, reg: &dyn Workspace, args: &[&str], timeout: Duration) -> Output {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(args).env("TMPDIR", reg.scratch("tmp"));
+        self.skopeo_as(reg, &reg.auth_file(), args, timeout)
+    }
+
+    /// Run skopeo with `auth_file` as `REGISTRY_AUTH_FILE` (a missing file: anonymous) and
+    /// return whatever happened (it must still finish within the timeout).
+    pub fn skopeo_as(
+        &self,
+        reg: &dyn Workspace,
+        auth_file: &Path,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Output {
+        let mut cmd = skopeo_command(reg, auth_file, args);
         let (out, timed_out) = run_with_timeout(&mut cmd, timeout);
         assert!(!timed_out, "{}", failure(reg, &cmd, &out, timeout, true));
         out
@@ -203,6 +258,7 @@ impl Tools {
             program: "podman",
             global,
             tmp: base.join("tmpdir"),
+            auth_file: reg.auth_file(),
         }
     }
 
@@ -214,8 +270,17 @@ impl Tools {
             program: "buildah",
             global: storage_flags(&base),
             tmp: base.join("tmpdir"),
+            auth_file: reg.auth_file(),
         }
     }
+}
+
+fn skopeo_command(reg: &dyn Workspace, auth_file: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(args)
+        .env("TMPDIR", reg.scratch("tmp"))
+        .env("REGISTRY_AUTH_FILE", auth_file);
+    cmd
 }
 
 fn dir(p: &Path) -> String {
@@ -240,6 +305,7 @@ pub struct Store<'a> {
     program: &'static str,
     global: Vec<String>,
     tmp: PathBuf,
+    auth_file: PathBuf,
 }
 
 impl Store<'_> {
@@ -256,7 +322,31 @@ impl Store<'_> {
         format!("[vfs@{}+{}]", flag("--root"), flag("--runroot"))
     }
 
+    /// The same storage with `auth_file` as `REGISTRY_AUTH_FILE` (a missing file: anonymous).
+    pub fn with_auth_file(mut self, auth_file: &Path) -> Self {
+        self.auth_file = auth_file.to_path_buf();
+        self
+    }
+
+    /// Run the tool; panic with its output and the server log unless it succeeds.
     pub fn run(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut cmd = self.command(args);
+        checked(self.reg, &mut cmd, timeout)
+    }
+
+    /// Run the tool and return whatever happened (it must still finish within the timeout).
+    pub fn run_may_fail(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut cmd = self.command(args);
+        let (out, timed_out) = run_with_timeout(&mut cmd, timeout);
+        assert!(
+            !timed_out,
+            "{}",
+            failure(self.reg, &cmd, &out, timeout, true)
+        );
+        out
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.program);
         cmd.args(&self.global)
             .args(args)
@@ -267,10 +357,11 @@ impl Store<'_> {
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("CONTAINERS_STORAGE_CONF")
             .env_remove("CONTAINERS_CONF");
+        cmd.env("REGISTRY_AUTH_FILE", &self.auth_file);
         if self.program == "buildah" {
             cmd.env("BUILDAH_ISOLATION", "chroot");
         }
-        checked(self.reg, &mut cmd, timeout)
+        cmd
     }
 }
 
