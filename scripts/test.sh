@@ -264,5 +264,18 @@ totals="$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^pass
 rm -f "$test_log"
 [ "$test_status" -eq 0 ] || { echo "tests: $totals"; die "tests failed"; }
 
+step "Real clients against PostgreSQL + S3 (BULWARK_TEST_CLIENT_BACKEND=postgres-s3)"
+scale_log="$(mktemp)"
+set +e
+BULWARK_REQUIRE_CLIENTS=1 BULWARK_TEST_CLIENT_BACKEND=postgres-s3 \
+    cargo test -p bulwark --test clients 2>&1 | tee "$scale_log"
+scale_status=${PIPESTATUS[0]}
+set -e
+totals="$(awk -v p0="${totals%% passed*}" -v f0="$(echo "$totals" | awk '{ print $3 }')" \
+    '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    END { printf "%d passed, %d failed", p0 + p, f0 + f }' "$scale_log")"
+rm -f "$scale_log"
+[ "$scale_status" -eq 0 ] || { echo "tests: $totals"; die "client tests on PostgreSQL + S3 failed"; }
+
 step "All checks passed"
 echo "tests: $totals"
