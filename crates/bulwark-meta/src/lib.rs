@@ -6,6 +6,7 @@
 //! default (WAL, one writer connection, a pool of readers); [`PostgresStore`] is the same
 //! store on PostgreSQL (a connection pool, safe for replicas sharing one database).
 
+mod migrate;
 mod postgres;
 mod postgres_auth;
 mod postgres_vuln;
@@ -13,5 +14,8 @@ mod sqlite;
 mod sqlite_auth;
 mod sqlite_vuln;
 
+pub use migrate::{
+    MigrateError, MigrationReport, check_sqlite_to_postgres, copy_sqlite_to_postgres,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -4,6 +4,7 @@
 mod admin;
 mod backends;
 mod config;
+mod migrate;
 mod scan;
 mod vulndb;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Manage users, projects, robot accounts and the signing key: offline on the data
     /// directory (refused while a server runs there), or through a running server with --url.
     Admin(admin::AdminArgs),
+    /// Copy the embedded SQLite database (and with --blobs the data directory's blobs) to
+    /// PostgreSQL (and S3); refused while a server runs on the data directory.
+    Migrate(migrate::MigrateArgs),
     /// Inventory an image on disk: an OCI layout directory or a `docker save`/OCI tarball.
     Scan {
         /// OCI image layout directory, or a tar archive.
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Admin(args) => admin::run(config, args).await,
+            Command::Migrate(args) => migrate::run(&config, args).await,
         }
     })
 }
