@@ -27,7 +27,36 @@ pub struct GcReport {
 
 const BATCH: u32 = 500;
 
+/// A finished collection: when it ended (seconds since the epoch) and what it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GcRun {
+    pub finished_at: i64,
+    pub report: GcReport,
+}
+
 impl Registry {
+    /// Collect garbage as the single `gc` job among replicas sharing the metadata store:
+    /// `None` when another replica is collecting right now. The result is kept as
+    /// [`Registry::last_gc`].
+    pub async fn run_gc_job(&self, opts: GcOptions) -> Result<Option<GcReport>> {
+        let Some(_job) = self.meta.try_job_lock("gc").await? else {
+            return Ok(None);
+        };
+        let report = self.collect_garbage(opts).await?;
+        if let Ok(mut last) = self.last_gc.lock() {
+            *last = Some(GcRun {
+                finished_at: self.clock.now(),
+                report,
+            });
+        }
+        Ok(Some(report))
+    }
+
+    /// The last collection this process ran, if any.
+    pub fn last_gc(&self) -> Option<GcRun> {
+        self.last_gc.lock().ok().and_then(|l| *l)
+    }
+
     pub async fn collect_garbage(&self, opts: GcOptions) -> Result<GcReport> {
         let cutoff = self.clock.now() - opts.grace_secs.max(0);
         let counts = self.meta.gc_metadata(cutoff, opts.dry_run).await?;

@@ -59,6 +59,7 @@ pub struct Registry {
     pub(crate) clock: Arc<dyn Clock>,
     config: RegistryConfig,
     pub(crate) digest_locks: StripedLocks,
+    pub(crate) last_gc: std::sync::Mutex<Option<crate::gc::GcRun>>,
     upload_locks: StripedLocks,
     /// Running hash of each in-progress upload, valid at the recorded length. A miss (restart,
     /// failed chunk) only costs a re-read at commit.
@@ -78,6 +79,7 @@ impl Registry {
             clock,
             config,
             digest_locks: StripedLocks::default(),
+            last_gc: std::sync::Mutex::new(None),
             upload_locks: StripedLocks::default(),
             hashers: Mutex::new(HashMap::new()),
         }

@@ -153,6 +153,13 @@ pub trait MetadataStore: Send + Sync {
         Ok(BlobLock::none())
     }
 
+    /// Try to become the one process running background job `job` (e.g. `gc`): `None` while
+    /// another process holds it. The lock dies with its holder, so a job whose replica died
+    /// is picked up by the next one that tries.
+    async fn try_job_lock(&self, _job: &str) -> Result<Option<BlobLock>> {
+        Ok(Some(BlobLock::none()))
+    }
+
     async fn create_upload(&self, id: &str, repo: &RepoName, now: i64) -> Result<()>;
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>>;
     async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> Result<()>;

@@ -58,9 +58,18 @@ pub struct PostgresStore {
 /// A session-level advisory lock on one digest, held on a dedicated connection; dropping it
 /// unlocks and returns the connection (or closes it if unlocking fails, which also unlocks).
 struct AdvisoryLock {
-    key: i64,
+    key: LockKey,
     conn: Option<sqlx::pool::PoolConnection<Postgres>>,
 }
+
+#[derive(Clone, Copy)]
+enum LockKey {
+    Digest(i64),
+    Job(i32),
+}
+
+/// First key of the two-key advisory locks that name background jobs ("BWJ").
+const JOB_LOCK_CLASS: i32 = 0x0042_574A;
 
 impl Drop for AdvisoryLock {
     fn drop(&mut self) {
@@ -74,10 +83,21 @@ impl Drop for AdvisoryLock {
             return;
         };
         handle.spawn(async move {
-            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(key)
-                .execute(&mut *conn)
-                .await;
+            let unlocked = match key {
+                LockKey::Digest(k) => {
+                    sqlx::query("SELECT pg_advisory_unlock($1)")
+                        .bind(k)
+                        .execute(&mut *conn)
+                        .await
+                }
+                LockKey::Job(k) => {
+                    sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                        .bind(JOB_LOCK_CLASS)
+                        .bind(k)
+                        .execute(&mut *conn)
+                        .await
+                }
+            };
             if unlocked.is_err() {
                 let _ = conn.close().await;
             }
@@ -283,6 +303,27 @@ impl MetadataStore for PostgresStore {
         Ok(())
     }
 
+    async fn try_job_lock(&self, job: &str) -> Result<Option<BlobLock>> {
+        // Two-key advisory locks live in a space apart from the one-key digest locks.
+        let key = job
+            .bytes()
+            .fold(0i32, |h, b| h.wrapping_mul(31).wrapping_add(i32::from(b)));
+        let mut conn = self.locks.acquire().await.map_err(db)?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(JOB_LOCK_CLASS)
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+        if !got {
+            return Ok(None);
+        }
+        Ok(Some(BlobLock::held(AdvisoryLock {
+            key: LockKey::Job(key),
+            conn: Some(conn),
+        })))
+    }
+
     async fn lock_blob(&self, digest: &Digest) -> Result<BlobLock> {
         let key = lock_key(digest);
         let mut conn = self.locks.acquire().await.map_err(db)?;
@@ -292,7 +333,7 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(db)?;
         Ok(BlobLock::held(AdvisoryLock {
-            key,
+            key: LockKey::Digest(key),
             conn: Some(conn),
         }))
     }

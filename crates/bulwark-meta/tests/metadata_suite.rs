@@ -1402,3 +1402,32 @@ async fn postgres_blob_lock_is_exclusive_across_replicas() {
     })
     .await;
 }
+
+/// Background jobs run on one replica at a time: the second try fails while the first holds
+/// the job, and succeeds once it is released (as when the holder's process dies).
+#[tokio::test]
+async fn postgres_job_lock_admits_one_replica() {
+    with_postgres_database(|url| async move {
+        let a = open_postgres(&url).await;
+        let b = open_postgres(&url).await;
+        let held = a.try_job_lock("gc").await.unwrap().expect("first replica");
+        assert!(b.try_job_lock("gc").await.unwrap().is_none());
+        // Another job and the digest locks are independent of it.
+        let other = b.try_job_lock("scan").await.unwrap().expect("another job");
+        drop(other);
+        drop(b.lock_blob(&dg("x")).await.unwrap());
+        drop(held);
+        let mut again = None;
+        for _ in 0..50 {
+            again = b.try_job_lock("gc").await.unwrap();
+            if again.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(again.is_some(), "the job lock is released on drop");
+        a.close().await;
+        b.close().await;
+    })
+    .await;
+}

@@ -3,6 +3,8 @@
 pub mod distro;
 pub mod image;
 pub mod inventory;
+pub mod lint;
 pub mod report;
+pub mod sbom;
 pub mod version;
 pub mod vulndb;

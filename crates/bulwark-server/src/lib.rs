@@ -37,6 +37,8 @@ pub struct Settings {
     pub realm: Option<String>,
     /// Whether the listener speaks TLS (decides the scheme of a derived realm).
     pub tls: bool,
+    /// Default grace window of on-demand garbage collection (`gc.grace_secs`).
+    pub gc_grace_secs: i64,
 }
 
 /// The whole HTTP application.

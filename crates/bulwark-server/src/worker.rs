@@ -6,7 +6,8 @@ use std::time::Duration;
 use bulwark_core::Registry;
 use bulwark_core::gc::GcOptions;
 
-/// Run GC every `interval` until the returned handle is aborted. Failures are logged and
+/// Run GC every `interval` until the returned handle is aborted, as the single `gc` job among
+/// replicas (a tick finding another replica collecting skips). Failures are logged and
 /// retried at the next tick; GC never blocks pushes or pulls.
 pub fn spawn_gc(
     registry: Arc<Registry>,
@@ -20,13 +21,14 @@ pub fn spawn_gc(
         loop {
             tick.tick().await;
             match registry
-                .collect_garbage(GcOptions {
+                .run_gc_job(GcOptions {
                     grace_secs,
                     dry_run: false,
                 })
                 .await
             {
-                Ok(report) => tracing::info!(?report, "garbage collection finished"),
+                Ok(Some(report)) => tracing::info!(?report, "garbage collection finished"),
+                Ok(None) => tracing::debug!("garbage collection is running on another replica"),
                 Err(e) => tracing::error!(error = %e, "garbage collection failed"),
             }
         }

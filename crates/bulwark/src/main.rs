@@ -74,6 +74,8 @@ enum Command {
         /// Grade as of this time (RFC 3339) instead of now.
         #[arg(long, hide = true)]
         now: Option<String>,
+        #[command(flatten)]
+        output: scan::OutputArgs,
     },
     /// Vulnerability database: import feeds, show status.
     Vulndb {
@@ -104,6 +106,7 @@ fn main() -> anyhow::Result<()> {
                 json,
                 db,
                 now,
+                output,
             } => {
                 let args = scan::ScanArgs {
                     path,
@@ -112,6 +115,7 @@ fn main() -> anyhow::Result<()> {
                     json,
                     db,
                     now,
+                    output,
                 };
                 scan::run(&config, args).await
             }
@@ -269,6 +273,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         settings: Arc::new(Settings {
             realm: config.auth.realm.clone(),
             tls: config.tls.is_some(),
+            gc_grace_secs: config.gc.grace_secs,
         }),
     });
 

@@ -1,14 +1,18 @@
 //! `bulwark scan`: inventory of an image on disk (OCI layout directory or `docker save` /
 //! OCI tarball) — distro, packages and the layer that introduced each — and, when the
 //! vulnerability database has data, its findings, counts, health grade and outdated
-//! packages (docs/SCANNING.md).
+//! packages (docs/SCANNING.md); the config lint; or instead of all that, an SPDX or
+//! CycloneDX SBOM.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bulwark_meta::SqliteStore;
 use bulwark_scanner::image::{self, Platform, ScanOptions, ScannedImage, Selector};
+use bulwark_scanner::lint::{self, LintOptions, LintReport};
 use bulwark_scanner::report::{VulnReport, match_image};
+use bulwark_scanner::sbom::{self, SbomFormat, SbomImage};
 use bulwark_scanner::vulndb::Timestamp;
 use bulwark_scanner::vulndb::store::VulnStore;
 use serde_json::{Value, json};
@@ -25,6 +29,22 @@ pub struct ScanArgs {
     pub db: Option<PathBuf>,
     /// Grade as of this time (RFC 3339); default: now.
     pub now: Option<String>,
+    pub output: OutputArgs,
+}
+
+/// `bulwark scan` flags for what to print and where.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Print an SBOM of the image's inventory instead of the report (no vulnerability
+    /// matching): SPDX 2.3 JSON or CycloneDX 1.5 JSON.
+    #[arg(long, value_name = "FORMAT", value_parser = ["spdx", "cyclonedx"])]
+    pub sbom: Option<String>,
+    /// Write the report or SBOM to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Config lint: flag images whose config `created` is more than this many days old.
+    #[arg(long, value_name = "DAYS", default_value_t = lint::DEFAULT_MAX_AGE_DAYS)]
+    pub max_age_days: u64,
 }
 
 pub async fn run(config: &Config, args: ScanArgs) -> anyhow::Result<()> {
@@ -57,14 +77,57 @@ pub async fn run(config: &Config, args: ScanArgs) -> anyhow::Result<()> {
     .await
     .context("scan task")?
     .with_context(|| format!("scanning {}", args.path.display()))?;
-    let vulns = match_vulns(config, args.db.as_deref(), &scanned, now).await?;
-    let report = report(&scanned, vulns.as_ref());
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
+    if let Some(format) = &args.output.sbom {
+        let format = SbomFormat::parse(format)
+            .with_context(|| format!("--sbom {format:?}: expected spdx or cyclonedx"))?;
+        let image = SbomImage::from_scan(&scanned, args.reference.as_deref());
+        let doc = sbom::generate(format, &image, Timestamp(now));
+        return emit(
+            args.output.output.as_deref(),
+            serde_json::to_string_pretty(&doc)?,
+        );
     }
-    Ok(())
+    let vulns = match_vulns(config, args.db.as_deref(), &scanned, now).await?;
+    let lint = lint::lint_image(
+        &scanned,
+        &LintOptions {
+            now,
+            max_age_days: args.output.max_age_days,
+        },
+    );
+    let report = report(&scanned, vulns.as_ref(), &lint);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)?
+    } else {
+        let mut out = String::new();
+        print_table(&mut out, &report);
+        out
+    };
+    emit(args.output.output.as_deref(), text)
+}
+
+/// Prints `text` (with a final newline) to standard output or writes it to `file`.
+fn emit(file: Option<&Path>, mut text: String) -> anyhow::Result<()> {
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    match file {
+        Some(f) => std::fs::write(f, text).with_context(|| format!("writing {}", f.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! out {
+    ($o:expr) => {
+        $o.push('\n')
+    };
+    ($o:expr, $($t:tt)*) => {{
+        let _ = writeln!($o, $($t)*);
+    }};
 }
 
 /// Matches the image against the vulnerability database: `None` when the database does not
@@ -107,7 +170,7 @@ async fn match_vulns(
 }
 
 /// The stable JSON shape of a scan (documented in docs/SCANNING.md).
-fn report(s: &ScannedImage, vulns: Option<&(VulnReport, u64)>) -> Value {
+fn report(s: &ScannedImage, vulns: Option<&(VulnReport, u64)>, lint: &LintReport) -> Value {
     let distro = s.distro.as_ref().map(|d| {
         json!({
             "id": d.id.as_str(),
@@ -159,6 +222,7 @@ fn report(s: &ScannedImage, vulns: Option<&(VulnReport, u64)>) -> Value {
         "packages": packages,
         "warnings": warnings,
         "warnings_omitted": s.warnings.omitted,
+        "lint": serde_json::to_value(lint).unwrap_or(Value::Null),
     });
     if let (Some((v, advisories)), Some(obj)) = (vulns, out.as_object_mut()) {
         obj.insert(
@@ -174,17 +238,19 @@ fn report(s: &ScannedImage, vulns: Option<&(VulnReport, u64)>) -> Value {
     out
 }
 
-fn print_table(report: &Value) {
+fn print_table(out: &mut String, report: &Value) {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
     let distro = &report["distro"];
-    println!(
+    out!(
+        out,
         "image   {}",
         report["image"]["manifest_digest"]
             .as_str()
             .or(report["image"]["config_digest"].as_str())
             .unwrap_or("-")
     );
-    println!(
+    out!(
+        out,
         "distro  {}",
         distro["pretty_name"]
             .as_str()
@@ -193,13 +259,18 @@ fn print_table(report: &Value) {
     );
     let empty = Vec::new();
     let packages = report["packages"].as_array().unwrap_or(&empty);
-    println!("{} packages\n", packages.len());
-    println!(
+    out!(out, "{} packages\n", packages.len());
+    out!(
+        out,
         "{:<8} {:<40} {:<32} {:<24} LAYER",
-        "KIND", "NAME", "VERSION", "SOURCE"
+        "KIND",
+        "NAME",
+        "VERSION",
+        "SOURCE"
     );
     for p in packages {
-        println!(
+        out!(
+            out,
             "{:<8} {:<40} {:<32} {:<24} {}",
             text(&p["kind"]),
             text(&p["name"]),
@@ -209,22 +280,24 @@ fn print_table(report: &Value) {
         );
     }
     if let Some(findings) = report["findings"].as_array() {
-        print_findings(report, findings);
+        print_findings(out, report, findings);
     }
+    print_lint(out, &report["lint"]);
     if let Some(w) = report["warnings"].as_array().filter(|w| !w.is_empty()) {
-        println!("\nwarnings:");
+        out!(out, "\nwarnings:");
         for line in w {
-            println!("  {}", text(line));
+            out!(out, "  {}", text(line));
         }
     }
 }
 
-fn print_findings(report: &Value, findings: &[Value]) {
+fn print_findings(out: &mut String, report: &Value, findings: &[Value]) {
     let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
     let num = |v: &Value| v.as_u64().unwrap_or(0);
     let summary = &report["summary"];
     let c = &summary["counts"];
-    println!(
+    out!(
+        out,
         "\n{} vulnerabilities ({} advisories in the database): critical {}, high {}, medium {}, \
          low {}, negligible {}, unknown {}; {} fixable, {} without a fix",
         num(&summary["total"]),
@@ -252,15 +325,22 @@ fn print_findings(report: &Value, findings: &[Value]) {
     } else {
         String::new()
     };
-    println!("health grade {}{because}", text(&summary["grade"]));
+    out!(out, "health grade {}{because}", text(&summary["grade"]));
     if !findings.is_empty() {
-        println!(
+        out!(
+            out,
             "\n{:<9} {:<22} {:<28} {:<26} {:<26} {:<5} SOURCE",
-            "SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "LAYER"
+            "SEVERITY",
+            "ID",
+            "PACKAGE",
+            "INSTALLED",
+            "FIXED",
+            "LAYER"
         );
     }
     for f in findings {
-        println!(
+        out!(
+            out,
             "{:<9} {:<22} {:<28} {:<26} {:<26} {:<5} {}",
             f["severity"].as_str().unwrap_or("unknown"),
             text(&f["id"]),
@@ -272,12 +352,14 @@ fn print_findings(report: &Value, findings: &[Value]) {
         );
     }
     if let Some(outdated) = summary["outdated"].as_array().filter(|o| !o.is_empty()) {
-        println!(
+        out!(
+            out,
             "\n{} outdated packages (a fixed version exists):",
             outdated.len()
         );
         for o in outdated {
-            println!(
+            out!(
+                out,
                 "  {:<28} {} -> {} ({} fixed)",
                 text(&o["package"]),
                 text(&o["installed_version"]),
@@ -285,5 +367,48 @@ fn print_findings(report: &Value, findings: &[Value]) {
                 num(&o["fixes"]),
             );
         }
+    }
+}
+
+fn print_lint(out: &mut String, lint: &Value) {
+    let num = |v: &Value| v.as_u64().unwrap_or(0);
+    let c = &lint["counts"];
+    let age = lint["image_age_days"]
+        .as_u64()
+        .map_or("unknown".to_owned(), |d| format!("{d} days"));
+    out!(
+        out,
+        "\nconfig lint: high {}, medium {}, low {} (image age {age})",
+        num(&c["high"]),
+        num(&c["medium"]),
+        num(&c["low"]),
+    );
+    let empty = Vec::new();
+    let findings = lint["findings"].as_array().unwrap_or(&empty);
+    if !findings.is_empty() {
+        out!(
+            out,
+            "{:<7} {:<20} {:<40} MESSAGE",
+            "LEVEL",
+            "ID",
+            "EVIDENCE"
+        );
+    }
+    for f in findings {
+        out!(
+            out,
+            "{:<7} {:<20} {:<40} {}",
+            f["severity"].as_str().unwrap_or("-"),
+            f["id"].as_str().unwrap_or("-"),
+            f["evidence"].as_str().unwrap_or("-"),
+            f["message"].as_str().unwrap_or("-"),
+        );
+    }
+    if num(&lint["omitted"]) > 0 {
+        out!(
+            out,
+            "  … and {} more setuid/setgid files",
+            num(&lint["omitted"])
+        );
     }
 }

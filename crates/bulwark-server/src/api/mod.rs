@@ -1,5 +1,5 @@
 //! The `/api/v1` management API: users, teams, projects, members, per-repository rules,
-//! robot accounts, personal access tokens and repositories, as JSON.
+//! robot accounts, personal access tokens, repositories and garbage collection, as JSON.
 //!
 //! Handlers are thin: [`Authenticated`] runs the same Basic authentication as `/v2` (user and
 //! password, robot name and secret, user and personal access token) and refuses anonymous
@@ -13,6 +13,7 @@
 //! the handlers' `#[utoipa::path]` attributes and the DTOs in [`dto`]; it is public.
 
 mod dto;
+mod gc;
 mod projects;
 mod repositories;
 mod robots;
@@ -113,6 +114,7 @@ pub fn router() -> Router<AppState> {
             "/repositories/manifests",
             delete(repositories::delete_manifest),
         )
+        .route("/gc", get(gc::status).post(gc::run))
 }
 
 /// The OpenAPI description of `/api/v1`.
@@ -166,6 +168,8 @@ pub fn router() -> Router<AppState> {
         repositories::tags,
         repositories::delete_tag,
         repositories::delete_manifest,
+        gc::status,
+        gc::run,
     ),
     modifiers(&BasicAuth),
     security(("basic" = [])),
@@ -177,6 +181,7 @@ pub fn router() -> Router<AppState> {
         (name = "projects", description = "Projects, their members and per-repository rules"),
         (name = "robots", description = "Robot accounts of a project, and system robots"),
         (name = "repositories", description = "Repositories, tags and manifests"),
+        (name = "gc", description = "Garbage collection (system admins)"),
     )
 )]
 pub struct ApiDoc;
