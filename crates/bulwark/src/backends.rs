@@ -7,6 +7,7 @@ use anyhow::Context;
 use bulwark_auth::store::AuthStore;
 use bulwark_core::store::{BlobStore, MetadataStore};
 use bulwark_meta::{PostgresStore, SqliteStore};
+use bulwark_scanner::vulndb::store::VulnStore;
 use bulwark_storage::{FsBlobStore, S3BlobStore};
 
 use crate::config::{Config, StorageBackend};
@@ -57,6 +58,43 @@ pub async fn open_metadata(config: &Config) -> anyhow::Result<Metadata> {
     }
 }
 
+/// The configured PostgreSQL URL, if metadata lives in PostgreSQL.
+pub fn postgres_url(config: &Config) -> Option<&str> {
+    config
+        .database
+        .url
+        .as_deref()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+}
+
+/// A URL fit for printing: the password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The vulnerability database on PostgreSQL when `database.url` names one, `None` otherwise
+/// (the caller then uses the SQLite file it is pointed at).
+pub async fn open_postgres_vulndb(
+    config: &Config,
+) -> anyhow::Result<Option<(Arc<dyn VulnStore>, String)>> {
+    let Some(url) = postgres_url(config) else {
+        return Ok(None);
+    };
+    let store = PostgresStore::open(url)
+        .await
+        .context("connecting to PostgreSQL (database.url)")?;
+    Ok(Some((Arc::new(store), redact_url(url))))
+}
+
 pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     match config.storage.backend {
         StorageBackend::Filesystem => Ok(Arc::new(
@@ -67,5 +105,23 @@ pub async fn open_blobs(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
         StorageBackend::S3 => Ok(Arc::new(
             S3BlobStore::connect(&config.storage.s3).context("configuring S3 blob storage")?,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://bulwark:s3cret@db:5432/reg"),
+            "postgres://bulwark:***@db:5432/reg"
+        );
+        assert_eq!(redact_url("postgres://db/reg"), "postgres://db/reg");
+        assert_eq!(
+            redact_url("postgres://user@db/reg"),
+            "postgres://user@db/reg"
+        );
     }
 }

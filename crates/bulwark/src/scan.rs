@@ -139,34 +139,46 @@ async fn match_vulns(
     scanned: &ScannedImage,
     now: i64,
 ) -> anyhow::Result<Option<(VulnReport, u64)>> {
-    let path = match db {
+    let (store, name): (std::sync::Arc<dyn VulnStore>, String) = match db {
         Some(p) if !p.exists() => anyhow::bail!("--db {} does not exist", p.display()),
-        Some(p) => p.to_path_buf(),
-        None => config.db_path(),
+        Some(p) => (
+            std::sync::Arc::new(open_sqlite(p).await?),
+            p.display().to_string(),
+        ),
+        None => match crate::backends::open_postgres_vulndb(config).await? {
+            Some(pg) => pg,
+            None => {
+                let path = config.db_path();
+                if !path.exists() {
+                    return Ok(None);
+                }
+                (
+                    std::sync::Arc::new(open_sqlite(&path).await?),
+                    path.display().to_string(),
+                )
+            }
+        },
     };
-    if !path.exists() {
-        return Ok(None);
-    }
-    let store = SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("opening the vulnerability database {}", path.display()))?;
     let counts = store
         .counts()
         .await
         .context("reading the vulnerability database")?;
     if counts.is_empty() {
         if db.is_some() {
-            eprintln!(
-                "note: {} holds no vulnerability data (bulwark vulndb import PATH...)",
-                path.display()
-            );
+            eprintln!("note: {name} holds no vulnerability data (bulwark vulndb import PATH...)");
         }
         return Ok(None);
     }
-    let found = match_image(scanned, &store, now)
+    let found = match_image(scanned, &*store, now)
         .await
         .context("matching vulnerabilities")?;
     Ok(Some((found, counts.advisories())))
+}
+
+async fn open_sqlite(path: &Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(path)
+        .await
+        .with_context(|| format!("opening the vulnerability database {}", path.display()))
 }
 
 /// The stable JSON shape of a scan (documented in docs/SCANNING.md).

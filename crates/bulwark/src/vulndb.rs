@@ -6,6 +6,7 @@
 //! round, through SQLite's busy timeout).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -58,13 +59,19 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+/// The configured metadata database (PostgreSQL when `database.url` names one, else the data
+/// directory's SQLite file) and a printable name for it.
+async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn VulnStore>, String)> {
+    if let Some(pg) = crate::backends::open_postgres_vulndb(config).await? {
+        return Ok(pg);
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let path = config.db_path();
-    SqliteStore::open(&path)
+    let store = SqliteStore::open(&path)
         .await
-        .with_context(|| format!("opening the metadata database {}", path.display()))
+        .with_context(|| format!("opening the metadata database {}", path.display()))?;
+    Ok((Arc::new(store), path.display().to_string()))
 }
 
 async fn import(config: &Config, paths: &[PathBuf], replace: bool) -> anyhow::Result<()> {
@@ -76,8 +83,8 @@ async fn import(config: &Config, paths: &[PathBuf], replace: bool) -> anyhow::Re
     } else {
         ImportMode::Merge
     };
-    let store = open_store(config).await?;
-    println!("database {}", config.db_path().display());
+    let (store, name) = open_store(config).await?;
+    println!("database {name}");
     let mut imported = 0u64;
     let mut failed = 0usize;
     for path in paths {
@@ -179,10 +186,21 @@ fn time(t: i64) -> String {
 
 async fn status(config: &Config, json_out: bool, limit: u32) -> anyhow::Result<()> {
     let path = config.db_path();
-    let (counts, log) = if path.exists() {
-        let store = SqliteStore::open(&path)
-            .await
-            .with_context(|| format!("opening the metadata database {}", path.display()))?;
+    let pg = crate::backends::open_postgres_vulndb(config).await?;
+    let database = match &pg {
+        Some((_, name)) => name.clone(),
+        None => path.display().to_string(),
+    };
+    let store: Option<Arc<dyn VulnStore>> = match pg {
+        Some((store, _)) => Some(store),
+        None if path.exists() => {
+            Some(Arc::new(SqliteStore::open(&path).await.with_context(
+                || format!("opening the metadata database {}", path.display()),
+            )?))
+        }
+        None => None,
+    };
+    let (counts, log) = if let Some(store) = store {
         (
             store.counts().await.context("counting advisories")?,
             store
@@ -195,7 +213,7 @@ async fn status(config: &Config, json_out: bool, limit: u32) -> anyhow::Result<(
     };
     if json_out {
         let report = json!({
-            "database": path.display().to_string(),
+            "database": database,
             "advisories": counts.advisories(),
             "ranges": counts.ranges(),
             "sources": counts.sources,
@@ -217,7 +235,7 @@ async fn status(config: &Config, json_out: bool, limit: u32) -> anyhow::Result<(
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("database {}", path.display());
+    println!("database {database}");
     if counts.is_empty() {
         println!("no vulnerability data: run `bulwark vulndb import PATH...`");
     } else {
