@@ -6,6 +6,7 @@ mod backends;
 mod config;
 mod migrate;
 mod scan;
+mod trust;
 mod vulndb;
 
 use std::path::PathBuf;
@@ -82,6 +83,15 @@ enum Command {
         #[command(subcommand)]
         command: vulndb::VulndbCommand,
     },
+    /// Signing keys: `key generate` writes a cosign-compatible key pair.
+    Key {
+        #[command(subcommand)]
+        command: trust::KeyCommand,
+    },
+    /// Sign an image in any registry with a cosign-compatible key.
+    Sign(trust::SignArgs),
+    /// Verify an image's cosign signatures against trusted public keys (exit 0 only if one holds).
+    Verify(trust::VerifyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -120,6 +130,9 @@ fn main() -> anyhow::Result<()> {
                 scan::run(&config, args).await
             }
             Command::Vulndb { command } => vulndb::run(&config, command).await,
+            Command::Key { command } => trust::run_key(command).await,
+            Command::Sign(args) => trust::run_sign(args).await,
+            Command::Verify(args) => trust::run_verify(args).await,
             Command::Config => {
                 println!("{}", toml::to_string_pretty(&config)?);
                 Ok(())

@@ -1,0 +1,27 @@
+//! Content trust for Bulwark.
+//!
+//! This crate owns the formats and the cryptography of image signatures, independent of the
+//! registry server:
+//!
+//! - [`simple_signing`]: the cosign "simple signing" payload — build and strict parse;
+//! - [`keys`]: cosign-compatible keys — PEM public keys (ECDSA P-256, Ed25519), PKCS#8 and
+//!   cosign's encrypted private keys (scrypt + NaCl secretbox), key generation, key ids;
+//! - [`cosign`]: signing, verification with a typed [`cosign::Verdict`] or a typed
+//!   [`cosign::VerifyError`], and the signature artifacts (tag-scheme `sha256-<hex>.sig`
+//!   manifests and OCI 1.1 referrers) — built and read back;
+//! - `client` (feature `client`): a small OCI distribution client with Basic and Docker
+//!   token authentication, used by `bulwark sign` / `bulwark verify`.
+//!
+//! Trust policies and pull enforcement live in the server, on top of this crate. Nothing here
+//! panics on hostile input: every parser bounds its input and returns an error.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[cfg(feature = "client")]
+pub mod client;
+pub mod cosign;
+pub mod keys;
+pub mod simple_signing;
+
+pub use cosign::{SignedPayload, Verdict, VerifyError};
+pub use keys::{KeyAlgorithm, KeyError, PrivateKey, PublicKey};
+pub use simple_signing::{PayloadError, SimpleSigning};
