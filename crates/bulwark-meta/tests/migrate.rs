@@ -8,9 +8,9 @@
 //! and pass, unless `BULWARK_REQUIRE_POSTGRES=1` makes them fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use common::with_postgres_database;
 
 use bulwark_auth::SecretHash;
 use bulwark_auth::policy::{RepoPattern, RobotPermission, Role, Visibility};
@@ -27,77 +27,6 @@ use bytes::Bytes;
 use sqlx::{Connection, Executor, Row};
 
 // ---- PostgreSQL per-test databases (the mechanism of auth_suite.rs) -----------------------
-
-fn postgres_admin_url() -> Option<String> {
-    match std::env::var("BULWARK_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("BULWARK_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
-            "BULWARK_REQUIRE_POSTGRES=1 but BULWARK_TEST_POSTGRES_URL is not set: point it at a \
-             PostgreSQL server whose user may create databases, e.g. \
-             postgres://postgres@127.0.0.1:5432/postgres (scripts/test.sh starts one)"
-        ),
-        _ => {
-            println!("skipped: BULWARK_TEST_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(i) => &base[..authority + i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{database}?{query}"),
-        None => format!("{base}/{database}"),
-    }
-}
-
-async fn with_postgres_database<F, Fut>(test: F)
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    use futures::FutureExt;
-
-    let Some(admin) = postgres_admin_url() else {
-        return;
-    };
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!(
-        "bulwark_migrate_test_{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to BULWARK_TEST_POSTGRES_URL: {e}"));
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-    let outcome = AssertUnwindSafe(test(with_database(&admin, &name)))
-        .catch_unwind()
-        .await;
-    let dropped = conn
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await;
-    conn.close().await.ok();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-    dropped.unwrap_or_else(|e| panic!("cannot drop test database {name}: {e}"));
-}
 
 async fn pg_exec(url: &str, sql: &str) {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();

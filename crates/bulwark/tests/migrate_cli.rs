@@ -7,10 +7,8 @@
 //! `BULWARK_REQUIRE_S3=1` demand them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bulwark_testkit::{
@@ -18,131 +16,13 @@ use bulwark_testkit::{
     sha256_digest,
 };
 
+#[allow(dead_code)]
+mod support;
+
+use support::scale::{Database, backends, create_bucket};
+
 const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn required(var: &str) -> bool {
-    std::env::var(var).as_deref() == Ok("1")
-}
-
-/// PostgreSQL and S3 endpoints, or `None` to skip.
-fn backends() -> Option<(String, String)> {
-    let pg = std::env::var("BULWARK_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let s3 = std::env::var("BULWARK_TEST_S3_ENDPOINT")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    match (pg, s3) {
-        (Some(pg), Some(s3)) => Some((pg, s3)),
-        (pg, s3) => {
-            assert!(
-                !(required("BULWARK_REQUIRE_POSTGRES") && pg.is_none()),
-                "BULWARK_REQUIRE_POSTGRES=1 but BULWARK_TEST_POSTGRES_URL is not set"
-            );
-            assert!(
-                !(required("BULWARK_REQUIRE_S3") && s3.is_none()),
-                "BULWARK_REQUIRE_S3=1 but BULWARK_TEST_S3_ENDPOINT is not set"
-            );
-            eprintln!("skipped: needs BULWARK_TEST_POSTGRES_URL and BULWARK_TEST_S3_ENDPOINT");
-            None
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{prefix}_{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000,
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut out = format!("{}/{name}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// A fresh database for the test, dropped when the guard goes.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create(admin: &str) -> Database {
-        let name = unique("bulwark_migrate_cli");
-        run_sql(admin, &format!("CREATE DATABASE {name}"));
-        Database {
-            admin: admin.to_owned(),
-            url: replace_database(admin, &name),
-            name,
-        }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        run_sql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn run_sql(url: &str, sql: &str) {
-    use sqlx::{Connection, Executor};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        conn.execute(sql).await.unwrap();
-        conn.close().await.ok();
-    });
-}
-
-/// `PUT /<bucket>` on the loopback S3 server (moto accepts unsigned requests).
-fn create_bucket(endpoint: &str) -> String {
-    let bucket = unique("migrate").replace('_', "-");
-    let authority = endpoint
-        .strip_prefix("http://")
-        .expect("an http:// endpoint")
-        .trim_end_matches('/');
-    assert!(
-        authority.starts_with("127.0.0.1:"),
-        "loopback only: {authority}"
-    );
-    let mut s = std::net::TcpStream::connect(authority).unwrap();
-    write!(
-        s,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
-    bucket
-}
 
 fn s3_envs(bucket: &str, endpoint: &str) -> Vec<(String, String)> {
     [

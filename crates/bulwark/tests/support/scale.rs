@@ -64,15 +64,15 @@ fn replace_database(url: &str, name: &str) -> String {
     out
 }
 
-/// A fresh database for one test, dropped when the guard goes.
-struct Database {
+/// A fresh database for one test, dropped (with FORCE) when the guard goes.
+pub struct Database {
     admin: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl Database {
-    fn create(admin: &str) -> Database {
+    pub fn create(admin: &str) -> Database {
         let name = unique("bulwark_replicas");
         run_sql(admin, &format!("CREATE DATABASE {name}"));
         Database {
@@ -106,7 +106,7 @@ fn run_sql(url: &str, sql: &str) {
 }
 
 /// `PUT /<bucket>` on the loopback S3 server (moto accepts unsigned requests).
-fn create_bucket(endpoint: &str) -> String {
+pub fn create_bucket(endpoint: &str) -> String {
     let bucket = unique("replicas").replace('_', "-");
     let authority = endpoint
         .strip_prefix("http://")
