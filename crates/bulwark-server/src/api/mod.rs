@@ -359,7 +359,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(count, 39);
+        assert_eq!(count, 41);
         // Only the description itself is public.
         assert_eq!(
             doc["paths"]["/api/v1/openapi.json"]["get"]["security"],
