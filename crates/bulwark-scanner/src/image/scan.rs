@@ -24,12 +24,12 @@ use std::path::Path;
 use bulwark_oci::Digest;
 
 use super::config::ImageConfig;
-use super::layer::{LayerSpec, LayerSummary, read_layer};
+use super::layer::{Content, Entry, LayerSpec, LayerSummary, read_layer};
 use super::source::{BlobSource, ResolvedImage, Selector, read_blob};
 use super::squash::Squash;
 use super::{DockerArchive, ImageError, Limits, OciLayout, Warnings};
 use crate::distro::{self, Distro};
-use crate::inventory::{self, Package};
+use crate::inventory::{self, Package, Parser};
 
 /// Files `distro::detect` reads.
 pub const RELEASE_FILES: &[&str] = &[
@@ -42,8 +42,40 @@ pub const RELEASE_FILES: &[&str] = &[
 
 /// The default predicate for which files' content to read: every file an
 /// inventory parser handles, and the release files distro detection reads.
+///
+/// That includes possible Go executables, which can sit anywhere: by path
+/// alone (the predicate runs before the content is seen), extensionless
+/// files outside data trees such as `usr/share` and `etc` (see
+/// [`inventory::gobinary::is_candidate`]), and Java archives (`*.jar`,
+/// `*.war`, `*.ear`). With [`ScanOptions::compact`] (the default) such a
+/// file is reduced to a compact record as soon as it is read, so the cost
+/// is reading it, not holding it.
 pub fn default_wanted(path: &str) -> bool {
     RELEASE_FILES.contains(&path) || inventory::parser_for(path).is_some()
+}
+
+/// With [`ScanOptions::compact`]: replaces the content of an executable or
+/// Java archive routed to the Go or Java parser by the small record that
+/// parser reads back ([`inventory::gobinary::extract`],
+/// [`inventory::java::extract`]); an ELF file with no Go build info loses
+/// its content. Other content (scripts, text) is left as read.
+fn compact(mut entry: Entry) -> Entry {
+    let Content::Loaded(bytes) = &entry.content else {
+        return entry;
+    };
+    match inventory::parser_for(&entry.path) {
+        Some(Parser::GoBinary) if bytes.starts_with(b"\x7fELF") => {
+            entry.content = match inventory::gobinary::extract(bytes) {
+                Some(record) => Content::Loaded(record),
+                None => Content::Skipped,
+            };
+        }
+        Some(Parser::JavaArchive) if bytes.starts_with(b"PK") => {
+            entry.content = Content::Loaded(inventory::java::extract(bytes));
+        }
+        _ => {}
+    }
+    entry
 }
 
 /// How to scan.
@@ -54,6 +86,12 @@ pub struct ScanOptions {
     pub selector: Selector,
     /// Which regular files' content to read, by normalised path.
     pub wanted: fn(&str) -> bool,
+    /// Keep only a compact inventory record of wanted ELF executables and
+    /// zip-format Java archives (see [`default_wanted`]), not their bytes,
+    /// so that images full of binaries and jars stay well within
+    /// [`Limits::max_content_bytes`]. Default `true`; turn it off to get
+    /// those files' full content in [`ScannedImage::files`].
+    pub compact: bool,
 }
 
 impl Default for ScanOptions {
@@ -62,6 +100,7 @@ impl Default for ScanOptions {
             limits: Limits::default(),
             selector: Selector::default(),
             wanted: default_wanted,
+            compact: true,
         }
     }
 }
@@ -167,7 +206,11 @@ pub fn scan_image(
         let reader = source.open(&blob.digest).map_err(in_layer)?;
         squash.begin_layer();
         let summary = read_layer(reader, &spec, limits, &options.wanted, &mut |entry| {
-            squash.apply(entry)
+            squash.apply(if options.compact {
+                compact(entry)
+            } else {
+                entry
+            })
         })
         .map_err(in_layer)?;
         let written = squash.end_layer();

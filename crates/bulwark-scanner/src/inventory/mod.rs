@@ -15,6 +15,10 @@
 //! | Cargo | `**/Cargo.lock` | [`cargo`] |
 //! | Composer | `**/composer.lock` | [`composer`] |
 //! | RubyGems | `**/specifications/*.gemspec`, `**/specifications/default/*.gemspec` | [`gem`] |
+//! | rpm database (sqlite) | `var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite` | [`rpm`] |
+//! | rpm database (Berkeley DB, reported unsupported) | `var/lib/rpm/Packages` | [`rpm`] |
+//! | Java archives | `**/*.jar`, `**/*.war`, `**/*.ear` | [`java`] |
+//! | Go executables | extensionless files outside data trees ([`gobinary::is_candidate`]) | [`gobinary`] |
 //!
 //! Every input is untrusted. Parsers never panic; files over
 //! [`MAX_FILE_BYTES`] or with more than [`MAX_ENTRIES`] entries are refused
@@ -35,9 +39,12 @@ pub mod composer;
 mod control;
 pub mod dpkg;
 pub mod gem;
+pub mod gobinary;
+pub mod java;
 pub mod npm;
 mod purl;
 pub mod python;
+pub mod rpm;
 
 /// Files larger than this are refused.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -106,8 +113,8 @@ pub struct Package {
     /// `vendor/name` for Composer.
     pub name: String,
     pub version: String,
-    /// The source package (dpkg `Source`, apk origin `o`), when the
-    /// database names one.
+    /// The source package (dpkg `Source`, apk origin `o`, the rpm
+    /// `SOURCERPM` name), when the database names one.
     pub source_name: Option<String>,
     /// The source package's version, when it is known (dpkg: from
     /// `Source: name (version)`, else the binary version).
@@ -165,6 +172,17 @@ pub enum Parser {
     ComposerLock,
     /// An installed gem's `specifications/<name>-<version>.gemspec`.
     Gemspec,
+    /// The sqlite rpm database, `rpmdb.sqlite`.
+    RpmSqlite,
+    /// The Berkeley DB rpm database, `var/lib/rpm/Packages`: recognised
+    /// and reported as unsupported.
+    RpmBerkeley,
+    /// A possible Go executable (or the compact build-info record the
+    /// image scan keeps of one).
+    GoBinary,
+    /// A `.jar`, `.war` or `.ear` (or the compact record the image scan
+    /// keeps of one).
+    JavaArchive,
 }
 
 impl Parser {
@@ -178,6 +196,9 @@ impl Parser {
             Parser::CargoLock => PackageKind::Cargo,
             Parser::ComposerLock => PackageKind::Composer,
             Parser::Gemspec => PackageKind::RubyGem,
+            Parser::RpmSqlite | Parser::RpmBerkeley => PackageKind::Rpm,
+            Parser::GoBinary => PackageKind::Go,
+            Parser::JavaArchive => PackageKind::Maven,
         }
     }
 
@@ -201,6 +222,10 @@ impl Parser {
             Parser::CargoLock => cargo::parse_lockfile(path, contents),
             Parser::ComposerLock => composer::parse_lockfile(path, contents),
             Parser::Gemspec => gem::parse_gemspec(path, contents),
+            Parser::RpmSqlite => rpm::parse_sqlite(path, contents, distro),
+            Parser::RpmBerkeley => rpm::parse_berkeley(path, contents),
+            Parser::GoBinary => gobinary::parse(path, contents),
+            Parser::JavaArchive => java::parse_archive(path, contents),
         }
     }
 }
@@ -218,6 +243,10 @@ pub fn parser_for(path: &str) -> Option<Parser> {
     match path {
         "var/lib/dpkg/status" => return Some(Parser::DpkgStatus),
         "lib/apk/db/installed" => return Some(Parser::ApkInstalled),
+        "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => {
+            return Some(Parser::RpmSqlite);
+        }
+        "var/lib/rpm/Packages" => return Some(Parser::RpmBerkeley),
         _ => {}
     }
     if let Some(file) = path.strip_prefix("var/lib/dpkg/status.d/") {
@@ -271,6 +300,12 @@ pub fn parser_for(path: &str) -> Option<Parser> {
         if in_specs {
             return Some(Parser::Gemspec);
         }
+    }
+    if java::is_archive(path) {
+        return Some(Parser::JavaArchive);
+    }
+    if gobinary::is_candidate(path) {
+        return Some(Parser::GoBinary);
     }
     None
 }
@@ -383,7 +418,8 @@ mod tests {
             ("var/lib/dpkg/status.d/libssl3.md5sums", None),
             ("var/lib/dpkg/status.d/", None),
             ("var/lib/dpkg/status.d/sub/x", None),
-            ("opt/var/lib/dpkg/status", None),
+            // Not the dpkg database; extensionless, so a possible Go binary.
+            ("opt/var/lib/dpkg/status", Some(Parser::GoBinary)),
             ("lib/apk/db/installed", Some(Parser::ApkInstalled)),
             ("lib/apk/db/lock", None),
             (
@@ -443,6 +479,22 @@ mod tests {
                 Some(Parser::Gemspec),
             ),
             ("app/rake.gemspec", None),
+            ("var/lib/rpm/rpmdb.sqlite", Some(Parser::RpmSqlite)),
+            ("usr/lib/sysimage/rpm/rpmdb.sqlite", Some(Parser::RpmSqlite)),
+            ("var/lib/rpm/Packages", Some(Parser::RpmBerkeley)),
+            ("var/lib/rpm/Name", None),
+            (
+                "opt/app/lib/spring-core-6.1.0.jar",
+                Some(Parser::JavaArchive),
+            ),
+            (
+                "usr/local/tomcat/webapps/ROOT.war",
+                Some(Parser::JavaArchive),
+            ),
+            ("usr/local/bin/helm", Some(Parser::GoBinary)),
+            ("manager", Some(Parser::GoBinary)),
+            ("usr/share/zoneinfo/UTC", None),
+            ("etc/passwd", None),
             ("", None),
             ("/", None),
         ];
@@ -473,6 +525,10 @@ mod tests {
             Parser::CargoLock,
             Parser::ComposerLock,
             Parser::Gemspec,
+            Parser::RpmSqlite,
+            Parser::RpmBerkeley,
+            Parser::GoBinary,
+            Parser::JavaArchive,
         ] {
             let err = p.parse("f", &big, None).unwrap_err();
             assert!(
