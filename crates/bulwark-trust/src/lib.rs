@@ -9,6 +9,9 @@
 //! - [`cosign`]: signing, verification with a typed [`cosign::Verdict`] or a typed
 //!   [`cosign::VerifyError`], and the signature artifacts (tag-scheme `sha256-<hex>.sig`
 //!   manifests and OCI 1.1 referrers) — built and read back;
+//! - [`notation`]: Notary Project (Notation) signatures — JWS and COSE envelopes, verification
+//!   against an X.509 [`notation::TrustStore`] with a typed [`notation::NotationError`],
+//!   signing, and Notation's OCI 1.1 signature manifests;
 //! - `client` (feature `client`): a small OCI distribution client with Basic and Docker
 //!   token authentication, used by `bulwark sign` / `bulwark verify`.
 //!
@@ -20,6 +23,7 @@
 pub mod client;
 pub mod cosign;
 pub mod keys;
+pub mod notation;
 pub mod simple_signing;
 
 pub use cosign::{SignedPayload, Verdict, VerifyError};
