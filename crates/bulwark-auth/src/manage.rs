@@ -686,6 +686,16 @@ impl AuthService {
         Ok(project)
     }
 
+    /// Check that `caller` may manage the policies of `project` (project admins) and load it.
+    pub async fn manage_project_policies(
+        &self,
+        caller: &Caller,
+        project: &str,
+    ) -> AuthResult<Project> {
+        self.project_for(caller, project, ProjectPermission::ManagePolicies)
+            .await
+    }
+
     /// Delete a project with its members, rules and robots, not its repositories (system
     /// admins).
     pub async fn delete_project(&self, caller: &Caller, name: &str) -> AuthResult<()> {

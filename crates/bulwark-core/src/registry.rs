@@ -380,6 +380,26 @@ impl Registry {
         self.meta.repos_with_blob(digest, 100).await
     }
 
+    /// Up to `limit` manifests of `repo` that use the blob `digest`.
+    pub async fn manifests_using_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        self.meta.manifests_using_blob(repo, digest, limit).await
+    }
+
+    /// Up to `limit` indexes of `repo` that list the manifest `digest`.
+    pub async fn parent_manifests(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        self.meta.parent_manifests(repo, digest, limit).await
+    }
+
     pub async fn stat_blob(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
         self.meta
             .repo_blob_size(repo, digest)

@@ -203,6 +203,29 @@ pub trait MetadataStore: Send + Sync {
     /// A manifest of `repo` that references `digest` as config or layer, if any.
     async fn manifest_using_blob(&self, repo: &RepoName, digest: &Digest)
     -> Result<Option<Digest>>;
+    /// Up to `limit` manifests of `repo` that reference `digest` as config or layer.
+    async fn manifests_using_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let _ = limit;
+        Ok(self
+            .manifest_using_blob(repo, digest)
+            .await?
+            .into_iter()
+            .collect())
+    }
+    /// Up to `limit` indexes of `repo` that list the manifest `digest`.
+    async fn parent_manifests(
+        &self,
+        _repo: &RepoName,
+        _digest: &Digest,
+        _limit: u32,
+    ) -> Result<Vec<Digest>> {
+        Ok(Vec::new())
+    }
 
     /// Check references and record the manifest (and tag) atomically.
     async fn put_manifest(

@@ -1,8 +1,9 @@
 //! Bulwark's metadata store and the only crate with SQL: repositories, blobs and their links,
 //! manifests with their references, tags and upload sessions, and the access-control data
 //! (users, teams, projects, members, repository rules, robots, personal access tokens and token
-//! signing keys, through [`bulwark_auth::store::AuthStore`]) and the vulnerability database
-//! (through `bulwark_scanner::vulndb::store::VulnStore`). [`SqliteStore`] is the embedded
+//! signing keys, through [`bulwark_auth::store::AuthStore`]), the vulnerability database
+//! (through `bulwark_scanner::vulndb::store::VulnStore`) and trust policies with their
+//! decision log (through `bulwark_trust::enforce::PolicyStore`). [`SqliteStore`] is the embedded
 //! default (WAL, one writer connection, a pool of readers); [`PostgresStore`] is the same
 //! store on PostgreSQL (a connection pool, safe for replicas sharing one database).
 
@@ -13,6 +14,7 @@ mod postgres_vuln;
 mod sqlite;
 mod sqlite_auth;
 mod sqlite_vuln;
+mod trust;
 
 pub use migrate::{
     MigrateError, MigrationReport, check_sqlite_to_postgres, copy_sqlite_to_postgres,

@@ -553,6 +553,46 @@ impl MetadataStore for PostgresStore {
         found.as_deref().map(parse_digest).transpose()
     }
 
+    async fn manifests_using_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT mb.manifest_digest FROM manifest_blobs mb
+             JOIN repositories r ON r.id = mb.repo_id
+             WHERE r.name = $1 AND mb.blob_digest = $2 ORDER BY mb.manifest_digest LIMIT $3",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found.iter().map(|d| parse_digest(d)).collect()
+    }
+
+    async fn parent_manifests(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT mc.parent_digest FROM manifest_children mc
+             JOIN repositories r ON r.id = mc.repo_id
+             WHERE r.name = $1 AND mc.child_digest = $2 ORDER BY mc.parent_digest LIMIT $3",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found.iter().map(|d| parse_digest(d)).collect()
+    }
+
     async fn put_manifest(
         &self,
         repo: &RepoName,

@@ -372,6 +372,46 @@ impl MetadataStore for SqliteStore {
         found.as_deref().map(parse_digest).transpose()
     }
 
+    async fn manifests_using_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT mb.manifest_digest FROM manifest_blobs mb
+             JOIN repositories r ON r.id = mb.repo_id
+             WHERE r.name = ? AND mb.blob_digest = ? ORDER BY mb.manifest_digest LIMIT ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        found.iter().map(|d| parse_digest(d)).collect()
+    }
+
+    async fn parent_manifests(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT mc.parent_digest FROM manifest_children mc
+             JOIN repositories r ON r.id = mc.repo_id
+             WHERE r.name = ? AND mc.child_digest = ? ORDER BY mc.parent_digest LIMIT ?",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        found.iter().map(|d| parse_digest(d)).collect()
+    }
+
     async fn put_manifest(
         &self,
         repo: &RepoName,

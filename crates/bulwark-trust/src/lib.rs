@@ -13,17 +13,22 @@
 //!   against an X.509 [`notation::TrustStore`] with a typed [`notation::NotationError`],
 //!   signing, and Notation's OCI 1.1 signature manifests;
 //! - `client` (feature `client`): a small OCI distribution client with Basic and Docker
-//!   token authentication, used by `bulwark sign` / `bulwark verify`.
+//!   token authentication, used by `bulwark sign` / `bulwark verify`;
+//! - [`policy`]: per-project trust policy documents, validated and compiled;
+//! - [`enforce`]: the pull enforcer — decisions per (repository, digest, policy version),
+//!   cached, recorded for audit — over a registry and a store reached through traits.
 //!
-//! Trust policies and pull enforcement live in the server, on top of this crate. Nothing here
+//! The server wires the enforcer to the registry and the metadata store. Nothing here
 //! panics on hostile input: every parser bounds its input and returns an error.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[cfg(feature = "client")]
 pub mod client;
 pub mod cosign;
+pub mod enforce;
 pub mod keys;
 pub mod notation;
+pub mod policy;
 pub mod simple_signing;
 
 pub use cosign::{SignedPayload, Verdict, VerifyError};
