@@ -2,17 +2,20 @@
 //! manifests with their references, tags and upload sessions, and the access-control data
 //! (users, teams, projects, members, repository rules, robots, personal access tokens and token
 //! signing keys, through [`bulwark_auth::store::AuthStore`]), the vulnerability database
-//! (through `bulwark_scanner::vulndb::store::VulnStore`) and trust policies with their
-//! decision log (through `bulwark_trust::enforce::PolicyStore`). [`SqliteStore`] is the embedded
+//! (through `bulwark_scanner::vulndb::store::VulnStore`), scan jobs, results and events
+//! (through `bulwark_scanner::jobs::ScanStore`) and trust policies with their decision log
+//! (through `bulwark_trust::enforce::PolicyStore`). [`SqliteStore`] is the embedded
 //! default (WAL, one writer connection, a pool of readers); [`PostgresStore`] is the same
 //! store on PostgreSQL (a connection pool, safe for replicas sharing one database).
 
 mod migrate;
 mod postgres;
 mod postgres_auth;
+mod postgres_scan;
 mod postgres_vuln;
 mod sqlite;
 mod sqlite_auth;
+mod sqlite_scan;
 mod sqlite_vuln;
 mod trust;
 

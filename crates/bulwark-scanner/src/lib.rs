@@ -3,6 +3,7 @@
 pub mod distro;
 pub mod image;
 pub mod inventory;
+pub mod jobs;
 pub mod lint;
 pub mod report;
 pub mod sbom;

@@ -1,0 +1,361 @@
+//! [`ScanStore`] on SQLite: the scan job queue, stored results and events (schema in
+//! `migrations/sqlite/0004_scans.sql`). Writes go through the single writer connection, so a
+//! claim is one `UPDATE … RETURNING` that picks the oldest claimable job; reads use the reader
+//! pool.
+
+use async_trait::async_trait;
+use bulwark_scanner::jobs::{Rematch, ScanEvent, ScanJob, ScanStore, StoredScan};
+use bulwark_scanner::vulndb::store::StoreResult;
+
+use crate::SqliteStore;
+use crate::sqlite_vuln::common::backend;
+use common::{
+    CLAIM_SQLITE, COMPLETE, ENQUEUE, EVENTS, EVENTS_OF_KIND, EventTuple, FAIL, INSERT_EVENT,
+    JobTuple, LATEST_JOB, RESULT, ResultTuple, SAVE_REMATCH, SAVE_RESULT, STALE, event_from,
+    job_from, result_from, result_params,
+};
+
+/// SQL and row conversions shared by the SQLite and PostgreSQL implementations. Statements
+/// use numbered `?N` parameters; PostgreSQL gets them as `$N` ([`pg`]).
+pub(crate) mod common {
+    use bulwark_scanner::jobs::{JobState, ScanEvent, ScanJob, ScanSummary, StoredScan};
+    use bulwark_scanner::vulndb::store::{StoreError, StoreResult};
+
+    const JOB_COLUMNS: &str = "id, repository, digest, state, attempts, claimed_by, claimed_at, \
+                               error, created_at, updated_at";
+
+    pub(crate) const ENQUEUE: &str = "INSERT INTO scan_jobs (repository, digest, state, attempts, created_at, updated_at) \
+         VALUES (?1, ?2, 'queued', 0, ?3, ?3) \
+         ON CONFLICT (repository, digest) WHERE state = 'queued' DO NOTHING";
+
+    /// The claimable jobs, oldest first: queued, or running with an expired lease (`?3`).
+    const CLAIMABLE: &str = "SELECT id FROM scan_jobs \
+         WHERE state = 'queued' OR (state = 'running' AND claimed_at < ?3) \
+         ORDER BY id LIMIT 1";
+
+    fn claim(lock: &str) -> String {
+        format!(
+            "UPDATE scan_jobs SET state = 'running', claimed_by = ?1, claimed_at = ?2, \
+             attempts = attempts + 1, error = NULL, updated_at = ?2 \
+             WHERE id = ({CLAIMABLE}{lock}) RETURNING {JOB_COLUMNS}"
+        )
+    }
+
+    pub(crate) static CLAIM_SQLITE: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| claim(""));
+    pub(crate) static CLAIM_POSTGRES: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| pg(&claim(" FOR UPDATE SKIP LOCKED")));
+
+    pub(crate) const COMPLETE: &str = "UPDATE scan_jobs SET state = 'done', error = NULL, updated_at = ?3 \
+         WHERE id = ?1 AND claimed_by = ?2 AND state = 'running'";
+
+    /// `?4`: the error; `?5`: whether to queue the job again (unless another one is queued).
+    pub(crate) const FAIL: &str = "UPDATE scan_jobs SET error = ?4, updated_at = ?3, \
+         state = CASE WHEN ?5 AND NOT EXISTS (SELECT 1 FROM scan_jobs q \
+             WHERE q.repository = scan_jobs.repository AND q.digest = scan_jobs.digest \
+             AND q.state = 'queued') THEN 'queued' ELSE 'failed' END \
+         WHERE id = ?1 AND claimed_by = ?2 AND state = 'running'";
+
+    pub(crate) static LATEST_JOB: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {JOB_COLUMNS} FROM scan_jobs WHERE repository = ?1 AND digest = ?2 \
+             ORDER BY id DESC LIMIT 1"
+        )
+    });
+
+    const RESULT_COLUMNS: &str = "digest, repository, inventory, report, lint, summary, \
+                                  scanned_at, matched_at, vulndb_generation";
+
+    pub(crate) const SAVE_RESULT: &str = "INSERT INTO scan_results (digest, repository, inventory, report, lint, summary, grade, \
+         critical, high, scanned_at, matched_at, vulndb_generation) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (digest) DO UPDATE SET repository = excluded.repository, \
+         inventory = excluded.inventory, report = excluded.report, lint = excluded.lint, \
+         summary = excluded.summary, grade = excluded.grade, critical = excluded.critical, \
+         high = excluded.high, scanned_at = excluded.scanned_at, \
+         matched_at = excluded.matched_at, vulndb_generation = excluded.vulndb_generation";
+
+    /// Never moves a result back to an older generation (a slow rescan racing a newer one).
+    pub(crate) const SAVE_REMATCH: &str = "UPDATE scan_results SET report = ?2, summary = ?3, grade = ?4, critical = ?5, \
+         high = ?6, matched_at = ?7, vulndb_generation = ?8 \
+         WHERE digest = ?1 AND vulndb_generation <= ?8";
+
+    pub(crate) static RESULT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {RESULT_COLUMNS} FROM scan_results WHERE digest = ?1")
+    });
+
+    pub(crate) static STALE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {RESULT_COLUMNS} FROM scan_results WHERE vulndb_generation < ?1 \
+             ORDER BY matched_at, digest LIMIT ?2"
+        )
+    });
+
+    pub(crate) const INSERT_EVENT: &str = "INSERT INTO scan_events (kind, repository, digest, detail, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id";
+    pub(crate) const EVENTS: &str = "SELECT id, kind, repository, digest, detail, created_at FROM scan_events \
+         ORDER BY id DESC LIMIT ?1";
+    pub(crate) const EVENTS_OF_KIND: &str = "SELECT id, kind, repository, digest, detail, created_at FROM scan_events \
+         WHERE kind = ?2 ORDER BY id DESC LIMIT ?1";
+
+    /// `?N` → `$N`.
+    pub(crate) fn pg(sql: &str) -> String {
+        sql.replace('?', "$")
+    }
+
+    /// id, repository, digest, state, attempts, claimed_by, claimed_at, error, created_at,
+    /// updated_at.
+    pub(crate) type JobTuple = (
+        i64,
+        String,
+        String,
+        String,
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        i64,
+        i64,
+    );
+
+    pub(crate) fn job_from(t: JobTuple) -> StoreResult<ScanJob> {
+        let state = JobState::parse(&t.3)
+            .ok_or_else(|| StoreError::corrupt(format!("job state {:?}", t.3)))?;
+        Ok(ScanJob {
+            id: t.0,
+            repository: t.1,
+            digest: t.2,
+            state,
+            attempts: u32::try_from(t.4).unwrap_or(u32::MAX),
+            claimed_by: t.5,
+            claimed_at: t.6,
+            error: t.7,
+            created_at: t.8,
+            updated_at: t.9,
+        })
+    }
+
+    /// digest, repository, inventory, report, lint, summary, scanned_at, matched_at,
+    /// vulndb_generation.
+    pub(crate) type ResultTuple = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+    );
+
+    fn json(what: &str, s: &str) -> StoreResult<serde_json::Value> {
+        serde_json::from_str(s).map_err(|e| StoreError::corrupt(format!("{what}: {e}")))
+    }
+
+    pub(crate) fn result_from(t: ResultTuple) -> StoreResult<StoredScan> {
+        let summary: ScanSummary = serde_json::from_str(&t.5)
+            .map_err(|e| StoreError::corrupt(format!("scan summary: {e}")))?;
+        Ok(StoredScan {
+            digest: t.0,
+            repository: t.1,
+            inventory: json("scan inventory", &t.2)?,
+            report: json("scan report", &t.3)?,
+            lint: json("lint report", &t.4)?,
+            summary,
+            scanned_at: t.6,
+            matched_at: t.7,
+            vulndb_generation: t.8,
+        })
+    }
+
+    /// The JSON columns of a result: inventory, report, lint, summary.
+    pub(crate) fn result_params(s: &StoredScan) -> [String; 4] {
+        [
+            s.inventory.to_string(),
+            s.report.to_string(),
+            s.lint.to_string(),
+            summary_json(&s.summary),
+        ]
+    }
+
+    pub(crate) fn summary_json(s: &ScanSummary) -> String {
+        serde_json::to_string(s).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    pub(crate) fn count(v: u64) -> i64 {
+        i64::try_from(v).unwrap_or(i64::MAX)
+    }
+
+    /// id, kind, repository, digest, detail, created_at.
+    pub(crate) type EventTuple = (i64, String, String, String, String, i64);
+
+    pub(crate) fn event_from(t: EventTuple) -> StoreResult<ScanEvent> {
+        Ok(ScanEvent {
+            id: t.0,
+            kind: t.1,
+            repository: t.2,
+            digest: t.3,
+            detail: json("event detail", &t.4)?,
+            created_at: t.5,
+        })
+    }
+}
+
+#[async_trait]
+impl ScanStore for SqliteStore {
+    async fn enqueue(&self, repository: &str, digest: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(ENQUEUE)
+            .bind(repository)
+            .bind(digest)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim(&self, worker: &str, now: i64, lease_secs: i64) -> StoreResult<Option<ScanJob>> {
+        let row: Option<JobTuple> = sqlx::query_as(CLAIM_SQLITE.as_str())
+            .bind(worker)
+            .bind(now)
+            .bind(now.saturating_sub(lease_secs))
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(backend)?;
+        row.map(job_from).transpose()
+    }
+
+    async fn complete(&self, id: i64, worker: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(COMPLETE)
+            .bind(id)
+            .bind(worker)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn fail(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry: bool,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(FAIL)
+            .bind(id)
+            .bind(worker)
+            .bind(now)
+            .bind(error)
+            .bind(retry)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn latest_job(&self, repository: &str, digest: &str) -> StoreResult<Option<ScanJob>> {
+        let row: Option<JobTuple> = sqlx::query_as(LATEST_JOB.as_str())
+            .bind(repository)
+            .bind(digest)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(job_from).transpose()
+    }
+
+    async fn save_result(&self, scan: &StoredScan) -> StoreResult<()> {
+        let [inventory, report, lint, summary] = result_params(scan);
+        sqlx::query(SAVE_RESULT)
+            .bind(&scan.digest)
+            .bind(&scan.repository)
+            .bind(inventory)
+            .bind(report)
+            .bind(lint)
+            .bind(summary)
+            .bind(&scan.summary.grade)
+            .bind(common::count(scan.summary.critical))
+            .bind(common::count(scan.summary.high))
+            .bind(scan.scanned_at)
+            .bind(scan.matched_at)
+            .bind(scan.vulndb_generation)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn result(&self, digest: &str) -> StoreResult<Option<StoredScan>> {
+        let row: Option<ResultTuple> = sqlx::query_as(RESULT.as_str())
+            .bind(digest)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(result_from).transpose()
+    }
+
+    async fn stale_results(&self, generation: i64, limit: u32) -> StoreResult<Vec<StoredScan>> {
+        let rows: Vec<ResultTuple> = sqlx::query_as(STALE.as_str())
+            .bind(generation)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.into_iter().map(result_from).collect()
+    }
+
+    async fn save_rematch(&self, r: &Rematch) -> StoreResult<()> {
+        sqlx::query(SAVE_REMATCH)
+            .bind(&r.digest)
+            .bind(r.report.to_string())
+            .bind(common::summary_json(&r.summary))
+            .bind(&r.summary.grade)
+            .bind(common::count(r.summary.critical))
+            .bind(common::count(r.summary.high))
+            .bind(r.matched_at)
+            .bind(r.vulndb_generation)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_event(
+        &self,
+        kind: &str,
+        repository: &str,
+        digest: &str,
+        detail: &serde_json::Value,
+        now: i64,
+    ) -> StoreResult<i64> {
+        sqlx::query_scalar(INSERT_EVENT)
+            .bind(kind)
+            .bind(repository)
+            .bind(digest)
+            .bind(detail.to_string())
+            .bind(now)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(backend)
+    }
+
+    async fn events(&self, kind: Option<&str>, limit: u32) -> StoreResult<Vec<ScanEvent>> {
+        let rows: Vec<EventTuple> = match kind {
+            Some(k) => sqlx::query_as(EVENTS_OF_KIND)
+                .bind(i64::from(limit))
+                .bind(k)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?,
+            None => sqlx::query_as(EVENTS)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?,
+        };
+        rows.into_iter().map(event_from).collect()
+    }
+}
