@@ -252,6 +252,13 @@ start_postgres
 step "S3-compatible server for the blob store tests"
 start_s3
 
+# ---- Debian 12 fixture image for crates/bulwark/tests/scan_debian12.rs (and the scanner bench):
+# debootstrap's minbase bookworm as an OCI layout, built once and cached (scripts/debian-fixture.sh).
+step "Debian 12 fixture image (debootstrap, cached)"
+BULWARK_DEBIAN12_OCI="$(scripts/debian-fixture.sh)" || die "could not build the Debian 12 fixture image"
+export BULWARK_DEBIAN12_OCI BULWARK_REQUIRE_DEBIAN12=1
+# ---- end of the Debian 12 fixture block
+
 step "cargo test --workspace (BULWARK_REQUIRE_CLIENTS=1)"
 test_log="$(mktemp)"
 set +e
