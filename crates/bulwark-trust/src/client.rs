@@ -355,15 +355,19 @@ impl RegistryClient {
         repository: &str,
         reference: &str,
     ) -> Result<Option<FetchedManifest>, ClientError> {
+        self.get_manifest_scoped(repository, reference, &pull_scope(repository))
+            .await
+    }
+
+    async fn get_manifest_scoped(
+        &self,
+        repository: &str,
+        reference: &str,
+        scope: &str,
+    ) -> Result<Option<FetchedManifest>, ClientError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let response = self
-            .send(
-                Method::GET,
-                &url,
-                &[(ACCEPT, MANIFEST_ACCEPT)],
-                None,
-                &pull_scope(repository),
-            )
+            .send(Method::GET, &url, &[(ACCEPT, MANIFEST_ACCEPT)], None, scope)
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -393,21 +397,37 @@ impl RegistryClient {
         }))
     }
 
+    /// [`Self::resolve`] with a token that may also push: what a signer needs, and what lets
+    /// a publisher read an image that a trust policy keeps from pull-only clients.
+    pub async fn resolve_for_push(&self, image: &ImageRef) -> Result<FetchedManifest, ClientError> {
+        self.get_manifest_scoped(
+            &image.repository,
+            image.reference.as_str(),
+            &push_scope(&image.repository),
+        )
+        .await?
+        .ok_or_else(|| self.unknown_manifest(image))
+    }
+
+    fn unknown_manifest(&self, image: &ImageRef) -> ClientError {
+        ClientError::Status {
+            method: "GET".to_owned(),
+            url: self.url(&format!(
+                "/v2/{}/manifests/{}",
+                image.repository,
+                image.reference.as_str()
+            )),
+            status: 404,
+            body: "manifest unknown".to_owned(),
+        }
+    }
+
     /// Resolves a reference to the manifest it names (fetching it: the digest is computed
     /// here, not taken from the registry's word).
     pub async fn resolve(&self, image: &ImageRef) -> Result<FetchedManifest, ClientError> {
         self.get_manifest(&image.repository, image.reference.as_str())
             .await?
-            .ok_or_else(|| ClientError::Status {
-                method: "GET".to_owned(),
-                url: self.url(&format!(
-                    "/v2/{}/manifests/{}",
-                    image.repository,
-                    image.reference.as_str()
-                )),
-                status: 404,
-                body: "manifest unknown".to_owned(),
-            })
+            .ok_or_else(|| self.unknown_manifest(image))
     }
 
     /// PUTs a manifest under `reference` (a tag or its digest) and returns its digest.

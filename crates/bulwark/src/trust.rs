@@ -165,7 +165,7 @@ pub async fn run_sign(args: SignArgs) -> anyhow::Result<()> {
     let registry = client(&image, &args.registry, args.key_password_stdin)?;
 
     let subject = registry
-        .resolve(&image)
+        .resolve_for_push(&image)
         .await
         .with_context(|| format!("resolving {image}"))?;
     let digest = subject.digest.clone();
