@@ -89,6 +89,11 @@ struct RunArgs {
     /// Print one JSON object per run instead of the table.
     #[arg(long)]
     json: bool,
+    /// Read workloads use the images img-0 … img-<images-1> already in <prefix>/pull (from an
+    /// earlier run) instead of pushing new ones: lets a pull-only account be measured, or the
+    /// same (e.g. signed) images be read under different server settings.
+    #[arg(long)]
+    reuse_images: bool,
     /// Repositories used: <prefix>/push, <prefix>/pull, <prefix>/large.
     #[arg(long, default_value = "bench")]
     repo_prefix: String,
@@ -162,6 +167,7 @@ async fn run(args: RunArgs) -> Result<()> {
         chunk_size: args.chunk_size.max(1),
         repo_prefix: args.repo_prefix.clone(),
         setup_concurrency: concurrency.min(8),
+        reuse_images: args.reuse_images,
     };
     let mut ctx = Ctx::new(client, workload, shape, nonce);
     if !args.json {

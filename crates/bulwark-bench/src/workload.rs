@@ -46,6 +46,8 @@ pub struct Shape {
     pub chunk_size: u64,
     pub repo_prefix: String,
     pub setup_concurrency: usize,
+    /// Read the images an earlier setup pushed instead of pushing new ones.
+    pub reuse_images: bool,
 }
 
 /// An image the setup phase pushed.
@@ -116,6 +118,13 @@ impl Ctx {
                                     this.shape.layer_size,
                                 );
                                 let tag = format!("img-{i}");
+                                if this.shape.reuse_images {
+                                    let body = this.client.get_manifest(&repo, &tag, None).await?;
+                                    return Ok(Stored {
+                                        tag,
+                                        manifest_digest: data::sha256_digest(&body),
+                                    });
+                                }
                                 this.push_image(&repo, &tag, &img).await?;
                                 Ok(Stored {
                                     tag,
