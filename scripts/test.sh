@@ -63,9 +63,10 @@ install_system_tools() {
 
 # Python modules the tests use: packaging (PEP 440 reference for the scanner), moto's server
 # (the S3-compatible store for the storage suite; it implements multipart uploads and ranged
-# GETs) and openapi-spec-validator (validates the management API's OpenAPI document).
-PY_MODULES="packaging.version moto.server openapi_spec_validator"
-PY_PACKAGES="packaging moto[server] openapi-spec-validator"
+# GETs), openapi-spec-validator (validates the management API's OpenAPI document) and oras
+# (the ORAS project's Python client, which fetches signature artifacts in the trust tests).
+PY_MODULES="packaging.version moto.server openapi_spec_validator oras.client"
+PY_PACKAGES="packaging moto[server] openapi-spec-validator oras"
 python_has_modules() {
     local m
     for m in $PY_MODULES; do

@@ -7,7 +7,9 @@
 mod api;
 pub mod auth;
 mod error;
+pub mod scan;
 mod token;
+pub mod trust;
 mod v2;
 pub mod worker;
 
@@ -28,6 +30,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub auth: Arc<AuthService>,
     pub settings: Arc<Settings>,
+    /// Scan on push and the scan results API; `None` when `scanner.enabled` is off.
+    pub scans: Option<Arc<scan::ScanService>>,
+    /// Pull enforcement under per-project trust policies.
+    pub trust: Arc<bulwark_trust::enforce::Enforcer>,
 }
 
 /// Edge settings that are not the domain's business.

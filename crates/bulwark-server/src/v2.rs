@@ -47,7 +47,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
     let reg = &state.registry;
     let headers = &parts.headers;
     let caller = auth::authenticate(&state, headers, ip).await?;
-    check_access(&state, headers, &caller, &endpoint).await?;
+    let may_push = check_access(&state, headers, &caller, &endpoint).await?;
     match endpoint {
         Endpoint::Base => Ok(json_response(StatusCode::OK, &serde_json::json!({}))),
         Endpoint::Catalog { page } => {
@@ -90,6 +90,7 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
             head,
         } => {
             let m = reg.get_manifest(&name, &reference).await?;
+            crate::trust::check_manifest(&state, &caller, may_push, &name, &m).await?;
             let len = m.content.len();
             let body = if head {
                 Body::empty()
@@ -114,8 +115,17 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
                 .map(str::to_owned);
             let bytes = read_limited(body, limit).await?;
             let pushed = reg
-                .put_manifest(&name, &reference, content_type.as_deref(), bytes)
+                .put_manifest(&name, &reference, content_type.as_deref(), bytes.clone())
                 .await?;
+            crate::scan::on_push(
+                &state,
+                &name,
+                &pushed.digest,
+                content_type.as_deref(),
+                &bytes,
+            )
+            .await;
+            state.trust.content_changed();
             let mut resp = created(
                 &format!("/v2/{name}/manifests/{}", pushed.digest),
                 &pushed.digest,
@@ -128,9 +138,11 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
         }
         Endpoint::DeleteManifest { name, reference } => {
             reg.delete_manifest(&name, &reference).await?;
+            state.trust.content_changed();
             Ok(empty(StatusCode::ACCEPTED))
         }
         Endpoint::GetBlob { name, digest, head } => {
+            crate::trust::check_blob(&state, &caller, Some(may_push), &name, &digest).await?;
             get_blob(&state, &name, &digest, head, headers).await
         }
         Endpoint::DeleteBlob { name, digest } => {
@@ -244,13 +256,15 @@ async fn handle(state: AppState, req: Request) -> ApiResult {
 }
 
 /// Refuse before dispatch anything the caller may not do. Unknown repositories are checked like
-/// existing ones, so a refusal says nothing about whether the repository exists.
+/// existing ones, so a refusal says nothing about whether the repository exists. For pulls,
+/// also answers whether the caller may push there (trust policies exempt publishers by
+/// default), from the same permission lookup.
 async fn check_access(
     state: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
     endpoint: &Endpoint,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError> {
     match endpoint {
         Endpoint::Base if caller.is_anonymous() && caller.claims.is_none() => Err(auth::challenge(
             state,
@@ -259,8 +273,8 @@ async fn check_access(
             None,
             "authentication required",
         )),
-        Endpoint::Base => Ok(()),
-        Endpoint::Catalog { .. } if state.auth.may_list_catalog(caller) => Ok(()),
+        Endpoint::Base => Ok(false),
+        Endpoint::Catalog { .. } if state.auth.may_list_catalog(caller) => Ok(false),
         Endpoint::Catalog { .. } => {
             let denied = Denied::System {
                 what: "listing the whole catalog",
@@ -275,10 +289,19 @@ async fn check_access(
         }
         _ => {
             let Some((repo, actions)) = auth::required_actions(endpoint) else {
-                return Ok(());
+                return Ok(false);
             };
+            if actions == [Action::Pull] {
+                let allowed = state
+                    .auth
+                    .allowed(caller, repo, &[Action::Pull, Action::Push])
+                    .await?;
+                if allowed.contains(&Action::Pull) {
+                    return Ok(allowed.contains(&Action::Push));
+                }
+            }
             match state.auth.authorize(caller, repo, actions).await {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(false),
                 Err(AuthError::Denied(d)) => Err(auth::denied(
                     state,
                     headers,
@@ -313,6 +336,11 @@ async fn mount_source(
     };
     for repo in candidates {
         match state.auth.authorize(caller, &repo, &[Action::Pull]).await {
+            // A blob the trust policy would not hand out cannot be mounted elsewhere either.
+            Ok(_)
+                if crate::trust::check_blob(state, caller, None, &repo, digest)
+                    .await
+                    .is_err() => {}
             Ok(_) => return Ok(Some(repo)),
             Err(AuthError::Denied(_)) => {}
             Err(e) => return Err(e.into()),

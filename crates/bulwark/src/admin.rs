@@ -1,4 +1,5 @@
-//! `bulwark admin`: manage users, projects, robot accounts and the token signing key.
+//! `bulwark admin`: manage users, projects, robot accounts, trust policies and the token
+//! signing key.
 //!
 //! Two modes:
 //! - **offline** (default): works directly on the data directory. It takes the data-directory
@@ -68,6 +69,29 @@ enum AdminCommand {
     /// The token signing key (offline only).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Trust policies of projects: signatures required on pull, trusted keys, vulnerability
+    /// gate (see docs/TRUST.md).
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Set a project's trust policy from a JSON document (a file, or `-` for standard input).
+    Set {
+        project: String,
+        file: std::path::PathBuf,
+    },
+    /// Show a project's trust policy.
+    Show { project: String },
+    /// Remove a project's trust policy.
+    Unset { project: String },
+    /// The newest pull decisions taken under a project's policy.
+    Decisions {
+        project: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -265,6 +289,7 @@ async fn execute(config: Config, args: AdminArgs) -> anyhow::Result<()> {
             let robot = backend.create_robot(project.as_deref(), req).await?;
             print_created_robot(&robot, json)
         }
+        AdminCommand::Trust(cmd) => trust_command(&backend, cmd, json, stdin_taken).await,
         AdminCommand::Key(KeyCommand::Rotate) => {
             let Backend::Local(local) = &backend else {
                 bail!(
@@ -283,6 +308,111 @@ async fn execute(config: Config, args: AdminArgs) -> anyhow::Result<()> {
                 Ok(())
             }
         }
+    }
+}
+
+async fn trust_command(
+    backend: &Backend,
+    cmd: TrustCommand,
+    json: bool,
+    stdin_taken: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        TrustCommand::Set { project, file } => {
+            let text = if file.as_os_str() == "-" {
+                if stdin_taken {
+                    bail!("standard input already carries the login password");
+                }
+                let mut s = String::new();
+                std::io::stdin()
+                    .take(bulwark_trust::policy::MAX_POLICY_BYTES as u64 + 1)
+                    .read_to_string(&mut s)
+                    .context("reading the policy from standard input")?;
+                s
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let doc: Value = serde_json::from_str(&text).context("the policy is not JSON")?;
+            let stored = backend.set_trust_policy(&project, doc).await?;
+            if json {
+                print_json(&stored)
+            } else {
+                println!(
+                    "trust policy of project {project} set (version {})",
+                    text_of(&stored["version"])
+                );
+                Ok(())
+            }
+        }
+        TrustCommand::Show { project } => {
+            let stored = backend.trust_policy(&project).await?;
+            if json {
+                print_json(&stored)
+            } else {
+                println!(
+                    "project {project}, version {}, updated {} by {}",
+                    text_of(&stored["version"]),
+                    time(&stored["updated_at"]),
+                    text_of(&stored["updated_by"])
+                );
+                println!("{}", serde_json::to_string_pretty(&stored["policy"])?);
+                Ok(())
+            }
+        }
+        TrustCommand::Unset { project } => {
+            backend.delete_trust_policy(&project).await?;
+            if json {
+                print_json(&json!({ "project": project, "removed": true }))
+            } else {
+                println!("trust policy of project {project} removed");
+                Ok(())
+            }
+        }
+        TrustCommand::Decisions { project, limit } => {
+            let rows = backend.trust_decisions(&project, limit).await?;
+            if json {
+                return print_json(&Value::Array(rows));
+            }
+            let rows = rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        time(&r["last_at"]),
+                        text_of(&r["decision"]),
+                        text_of(&r["count"]),
+                        text_of(&r["subject"]),
+                        text_of(&r["repository"]),
+                        text_of(&r["digest"]),
+                        text_of(&r["reason"]),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &[
+                        "LAST",
+                        "DECISION",
+                        "COUNT",
+                        "WHO",
+                        "REPOSITORY",
+                        "DIGEST",
+                        "REASON"
+                    ],
+                    rows
+                )
+            );
+            Ok(())
+        }
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -448,6 +578,107 @@ impl Backend {
         }
     }
 
+    async fn set_trust_policy(&self, project: &str, doc: Value) -> anyhow::Result<Value> {
+        match self {
+            Backend::Local(l) => {
+                l.auth.manage_project_policies(&l.caller, project).await?;
+                let policy = bulwark_trust::policy::TrustPolicy::from_json(
+                    project,
+                    &serde_json::to_vec(&doc)?,
+                )
+                .context("invalid trust policy")?;
+                let now = l.auth.now();
+                let version = l
+                    .trust
+                    .put_trust_policy(project, &policy.to_json()?, l.caller.subject(), now)
+                    .await?;
+                Ok(json!({
+                    "project": project,
+                    "version": version,
+                    "updated_at": now,
+                    "updated_by": l.caller.subject(),
+                    "policy": serde_json::to_value(&policy)?,
+                }))
+            }
+            Backend::Remote(r) => {
+                let path = format!("/projects/{}/trust-policy", segment(project));
+                r.call(reqwest::Method::PUT, &path, Some(doc)).await
+            }
+        }
+    }
+
+    async fn trust_policy(&self, project: &str) -> anyhow::Result<Value> {
+        match self {
+            Backend::Local(l) => {
+                l.auth.get_project(&l.caller, project).await?;
+                let stored = l
+                    .trust
+                    .trust_policy(project)
+                    .await?
+                    .ok_or_else(|| anyhow!("project {project} has no trust policy"))?;
+                Ok(json!({
+                    "project": project,
+                    "version": stored.version,
+                    "updated_at": stored.updated_at,
+                    "updated_by": stored.updated_by,
+                    "policy": serde_json::from_str::<Value>(&stored.document)?,
+                }))
+            }
+            Backend::Remote(r) => {
+                let path = format!("/projects/{}/trust-policy", segment(project));
+                r.call(reqwest::Method::GET, &path, None).await
+            }
+        }
+    }
+
+    async fn delete_trust_policy(&self, project: &str) -> anyhow::Result<()> {
+        match self {
+            Backend::Local(l) => {
+                l.auth.manage_project_policies(&l.caller, project).await?;
+                if !l.trust.delete_trust_policy(project).await? {
+                    bail!("project {project} has no trust policy");
+                }
+                Ok(())
+            }
+            Backend::Remote(r) => {
+                let path = format!("/projects/{}/trust-policy", segment(project));
+                r.call(reqwest::Method::DELETE, &path, None).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn trust_decisions(&self, project: &str, limit: u32) -> anyhow::Result<Vec<Value>> {
+        match self {
+            Backend::Local(l) => {
+                l.auth.manage_project_policies(&l.caller, project).await?;
+                let rows = l.trust.trust_decisions(project, limit).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| {
+                        json!({
+                            "repository": r.repository,
+                            "digest": r.digest,
+                            "subject": r.subject,
+                            "decision": r.decision,
+                            "reason": r.reason,
+                            "count": r.count,
+                            "first_at": r.first_at,
+                            "last_at": r.last_at,
+                        })
+                    })
+                    .collect())
+            }
+            Backend::Remote(r) => {
+                let path = format!(
+                    "/projects/{}/trust-decisions?limit={limit}",
+                    segment(project)
+                );
+                list(r.call(reqwest::Method::GET, &path, None).await?)
+            }
+        }
+    }
+
     async fn list_projects(&self) -> anyhow::Result<Vec<Value>> {
         match self {
             Backend::Local(l) => Ok(l
@@ -496,6 +727,7 @@ impl Backend {
 /// The data directory, locked, and the admin to act as.
 struct Local {
     auth: Arc<AuthService>,
+    trust: Arc<dyn bulwark_trust::enforce::PolicyStore>,
     caller: Caller,
     _lock: std::fs::File,
 }
@@ -506,8 +738,8 @@ impl Local {
             .context("the data directory is in use: manage a running server with --url instead")?;
         // The metadata database the server uses: SQLite in the data directory, or the one
         // `database.url` names.
-        let store = crate::backends::open_metadata(config).await?.auth;
-        let auth = crate::open_auth(config, store).await?;
+        let meta = crate::backends::open_metadata(config).await?;
+        let auth = crate::open_auth(config, meta.auth).await?;
         let users = auth
             .store()
             .list_users()
@@ -530,6 +762,7 @@ impl Local {
         };
         Ok(Local {
             auth,
+            trust: meta.trust,
             caller,
             _lock: lock,
         })

@@ -7,8 +7,10 @@ use anyhow::Context;
 use bulwark_auth::store::AuthStore;
 use bulwark_core::store::{BlobStore, MetadataStore};
 use bulwark_meta::{PostgresStore, SqliteStore};
+use bulwark_scanner::jobs::ScanStore;
 use bulwark_scanner::vulndb::store::VulnStore;
 use bulwark_storage::{FsBlobStore, S3BlobStore};
+use bulwark_trust::enforce::PolicyStore;
 
 use crate::config::{Config, StorageBackend};
 
@@ -16,15 +18,25 @@ use crate::config::{Config, StorageBackend};
 pub struct Metadata {
     pub registry: Arc<dyn MetadataStore>,
     pub auth: Arc<dyn AuthStore>,
+    pub trust: Arc<dyn PolicyStore>,
+    /// Scan jobs, results and events, and the vulnerability database they match against.
+    pub scans: Arc<dyn ScanStore>,
+    pub vulns: Arc<dyn VulnStore>,
     /// `postgres` or `sqlite`, for logs.
     pub kind: &'static str,
 }
 
-fn both<T: MetadataStore + AuthStore + 'static>(store: T, kind: &'static str) -> Metadata {
+fn both<T: MetadataStore + AuthStore + PolicyStore + ScanStore + VulnStore + 'static>(
+    store: T,
+    kind: &'static str,
+) -> Metadata {
     let store = Arc::new(store);
     Metadata {
         registry: store.clone(),
-        auth: store,
+        auth: store.clone(),
+        trust: store.clone(),
+        scans: store.clone(),
+        vulns: store,
         kind,
     }
 }

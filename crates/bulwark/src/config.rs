@@ -25,6 +25,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
+    pub scanner: ScannerConfig,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -136,6 +137,35 @@ pub struct GcConfig {
     pub grace_secs: i64,
 }
 
+/// Scanning in the server: scan on push, rescans when the vulnerability database changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScannerConfig {
+    /// Scan pushed images and serve the scan API.
+    pub enabled: bool,
+    /// Scan workers of this server.
+    pub workers: usize,
+    /// Seconds between checks for a newer vulnerability-database import (then stored results
+    /// are matched again, without reading layers); 0 turns rescans off.
+    pub rescan_interval_secs: u64,
+    /// A scan job not finished after this many seconds is claimed again (its replica died).
+    pub lease_secs: i64,
+    /// Attach a CycloneDX SBOM to each scanned image as an OCI referrer.
+    pub sbom_referrer: bool,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig {
+            enabled: true,
+            workers: 2,
+            rescan_interval_secs: 60,
+            lease_secs: 600,
+            sbom_referrer: true,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -149,6 +179,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
+            scanner: ScannerConfig::default(),
             shutdown_grace_secs: 30,
         }
     }
@@ -200,6 +231,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "auth",
     "database",
     "storage",
+    "scanner",
     "shutdown_grace_secs",
 ];
 

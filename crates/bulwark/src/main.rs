@@ -181,13 +181,13 @@ pub(crate) fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     }
 }
 
-async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, Arc<dyn AuthStore>)> {
+async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, backends::Metadata)> {
     let blobs = backends::open_blobs(config).await?;
     let meta = backends::open_metadata(config).await?;
     tracing::debug!(metadata = meta.kind, "metadata store open");
     let registry = Arc::new(Registry::new(
         blobs,
-        meta.registry,
+        meta.registry.clone(),
         Arc::new(SystemClock),
         RegistryConfig {
             max_manifest_bytes: config.limits.max_manifest_bytes,
@@ -197,7 +197,7 @@ async fn open_registry(config: &Config) -> anyhow::Result<(Arc<Registry>, Arc<dy
             ..RegistryConfig::default()
         },
     ));
-    Ok((registry, meta.auth))
+    Ok((registry, meta))
 }
 
 /// The access-control service over the metadata store, with the first admin created on an
@@ -265,7 +265,14 @@ fn admin_password_from_env() -> anyhow::Result<Option<Secret>> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
     let (registry, meta) = open_registry(&config).await?;
-    let auth = open_auth(&config, meta).await?;
+    let auth = open_auth(&config, meta.auth.clone()).await?;
+    let trust = bulwark_server::trust::enforcer(registry.clone(), meta.trust.clone());
+    let audit_task = trust.spawn_audit_flusher(Duration::from_secs(5));
+    // Results may come from any replica's scanner, so the gate reads them even when this
+    // replica does not scan.
+    trust.set_scan_findings(Arc::new(bulwark_server::trust::StoredFindings(
+        meta.scans.clone(),
+    )));
     let cleaned = registry
         .clean_uploads()
         .await
@@ -280,6 +287,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.gc.grace_secs,
         )
     });
+    let scans = config.scanner.enabled.then(|| {
+        let c = &config.scanner;
+        Arc::new(bulwark_server::scan::ScanService::new(
+            registry.clone(),
+            meta.registry.clone(),
+            meta.scans.clone(),
+            meta.vulns.clone(),
+            bulwark_server::scan::ScanConfig {
+                workers: c.workers,
+                lease_secs: c.lease_secs.max(1),
+                rescan_interval_secs: c.rescan_interval_secs,
+                sbom_referrer: c.sbom_referrer,
+                ..Default::default()
+            },
+        ))
+    });
+    let scan_tasks = scans.as_ref().map(|s| s.spawn()).unwrap_or_default();
     let app = bulwark_server::router(AppState {
         registry,
         auth,
@@ -288,6 +312,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             tls: config.tls.is_some(),
             gc_grace_secs: config.gc.grace_secs,
         }),
+        trust: trust.clone(),
+        scans,
     });
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -322,6 +348,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(task) = gc_task {
         task.abort();
+    }
+    scan_tasks.iter().for_each(|t| t.abort());
+    audit_task.abort();
+    if let Err(e) = trust.flush_audit().await {
+        tracing::error!(error = %e, "writing the last trust decisions failed");
     }
     tracing::info!("bulwark stopped");
     Ok(())

@@ -236,6 +236,17 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/repositories/tags"),
     ("delete", "/api/v1/repositories/tags"),
     ("delete", "/api/v1/repositories/manifests"),
+    ("get", "/api/v1/gc"),
+    ("post", "/api/v1/gc"),
+    ("get", "/api/v1/projects/{project}/trust-policy"),
+    ("put", "/api/v1/projects/{project}/trust-policy"),
+    ("delete", "/api/v1/projects/{project}/trust-policy"),
+    ("get", "/api/v1/projects/{project}/trust-decisions"),
+    ("get", "/api/v1/repositories/signatures"),
+    ("get", "/api/v1/repositories/manifests/scan"),
+    ("post", "/api/v1/repositories/manifests/scan"),
+    ("get", "/api/v1/repositories/manifests/sbom"),
+    ("get", "/api/v1/scan/events"),
 ];
 
 #[test]

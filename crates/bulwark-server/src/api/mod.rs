@@ -17,8 +17,10 @@ mod gc;
 mod projects;
 mod repositories;
 mod robots;
+mod scans;
 mod teams;
 mod tokens;
+mod trust;
 mod users;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -115,6 +117,20 @@ pub fn router() -> Router<AppState> {
             delete(repositories::delete_manifest),
         )
         .route("/gc", get(gc::status).post(gc::run))
+        .route(
+            "/projects/{project}/trust-policy",
+            get(trust::get_policy)
+                .put(trust::put_policy)
+                .delete(trust::delete_policy),
+        )
+        .route("/projects/{project}/trust-decisions", get(trust::decisions))
+        .route("/repositories/signatures", get(trust::signatures))
+        .route(
+            "/repositories/manifests/scan",
+            get(scans::get_scan).post(scans::queue_scan),
+        )
+        .route("/repositories/manifests/sbom", get(scans::get_sbom))
+        .route("/scan/events", get(scans::events))
 }
 
 /// The OpenAPI description of `/api/v1`.
@@ -170,6 +186,15 @@ pub fn router() -> Router<AppState> {
         repositories::delete_manifest,
         gc::status,
         gc::run,
+        trust::get_policy,
+        trust::put_policy,
+        trust::delete_policy,
+        trust::decisions,
+        trust::signatures,
+        scans::get_scan,
+        scans::queue_scan,
+        scans::get_sbom,
+        scans::events,
     ),
     modifiers(&BasicAuth),
     security(("basic" = [])),
@@ -182,6 +207,8 @@ pub fn router() -> Router<AppState> {
         (name = "robots", description = "Robot accounts of a project, and system robots"),
         (name = "repositories", description = "Repositories, tags and manifests"),
         (name = "gc", description = "Garbage collection (system admins)"),
+        (name = "trust", description = "Trust policies, pull decisions and signatures"),
+        (name = "scans", description = "Vulnerability scans, SBOMs and scanner events"),
     )
 )]
 pub struct ApiDoc;
@@ -359,7 +386,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(count, 41);
+        assert_eq!(count, 50);
         // Only the description itself is public.
         assert_eq!(
             doc["paths"]["/api/v1/openapi.json"]["get"]["security"],

@@ -174,6 +174,7 @@ pub(super) async fn delete_tag(
         .registry
         .delete_manifest(&repo, &Reference::Tag(tag))
         .await?;
+    state.trust.content_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,6 +206,7 @@ pub(super) async fn delete_manifest(
         .registry
         .delete_manifest(&repo, &Reference::Digest(digest))
         .await?;
+    state.trust.content_changed();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,406 @@
+//! Scan results: `/api/v1/repositories/manifests/scan` (status, summary and findings of a
+//! manifest; `POST` queues a new scan), `/api/v1/repositories/manifests/sbom` (the SBOM of the
+//! stored inventory) and `/api/v1/scan/events` (system admins). Repository and digest are
+//! query parameters, as in the other `/repositories` endpoints (names contain slashes).
+//!
+//! Reading a result needs the permission to pull the repository, queueing one the permission
+//! to push to it, exactly as `/v2`; a digest that is not a manifest of the repository is a 404
+//! whatever was scanned elsewhere.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bulwark_auth::Action;
+use bulwark_auth::Denied;
+use bulwark_auth::service::{AuthError, Caller};
+use bulwark_oci::{Digest, ErrorCode, Reference, RepoName};
+use bulwark_scanner::jobs::{Inventory, ScanSummary};
+use bulwark_scanner::sbom::{self, SbomFormat, SbomImage};
+use bulwark_scanner::vulndb::Timestamp;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::{ErrorsDto, ManifestQuery};
+use super::{ApiResult, Authenticated, QueryParams};
+use crate::scan::ScanService;
+use crate::{ApiError, AppState};
+
+/// Most events one request returns.
+const MAX_EVENTS: u32 = 1000;
+
+/// The scan state of a manifest and, once scanned, its results.
+#[derive(Serialize, ToSchema)]
+pub struct ScanDto {
+    pub repository: String,
+    pub digest: String,
+    /// `queued`, `running`, `done` or `failed`: the newest job's state, `done` when the
+    /// stored result has no job in this repository.
+    pub status: String,
+    /// The newest job's error, when it failed.
+    pub error: Option<String>,
+    /// Claims of the newest job.
+    pub attempts: Option<u32>,
+    /// When the layers were read (Unix seconds); absent until the first scan finished.
+    pub scanned_at: Option<i64>,
+    /// When the findings were last matched (scan or rescan).
+    pub matched_at: Option<i64>,
+    /// The vulnerability-database generation (newest import id) of the findings.
+    pub vulndb_generation: Option<i64>,
+    pub summary: Option<ScanSummaryDto>,
+    /// As in `bulwark scan --json` (`id`, `package`, `severity`, `fixed_version`, …).
+    #[schema(value_type = Vec<Object>)]
+    pub findings: Vec<serde_json::Value>,
+    /// The full summary of the report (counts, grade cause, outdated packages).
+    #[schema(value_type = Object)]
+    pub report_summary: serde_json::Value,
+    /// The config lint report.
+    #[schema(value_type = Object)]
+    pub lint: serde_json::Value,
+    pub warnings: Vec<String>,
+}
+
+/// Counts by severity and the health grade.
+#[derive(Serialize, ToSchema)]
+pub struct ScanSummaryDto {
+    pub total: u64,
+    pub critical: u64,
+    pub high: u64,
+    pub medium: u64,
+    pub low: u64,
+    pub negligible: u64,
+    pub unknown: u64,
+    pub fixable: u64,
+    /// `A` (no fixable Critical/High) … `F`.
+    pub grade: String,
+    pub packages: u64,
+}
+
+impl From<ScanSummary> for ScanSummaryDto {
+    fn from(s: ScanSummary) -> Self {
+        ScanSummaryDto {
+            total: s.total,
+            critical: s.critical,
+            high: s.high,
+            medium: s.medium,
+            low: s.low,
+            negligible: s.negligible,
+            unknown: s.unknown,
+            fixable: s.fixable,
+            grade: s.grade,
+            packages: s.packages,
+        }
+    }
+}
+
+/// A queued scan.
+#[derive(Serialize, ToSchema)]
+pub struct QueuedDto {
+    /// `false` when a scan of the manifest was queued already.
+    pub queued: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SbomQuery {
+    /// The full repository name.
+    pub repository: String,
+    /// `sha256:<hex>`
+    pub digest: String,
+    /// `cyclonedx` (default, CycloneDX 1.5 JSON) or `spdx` (SPDX 2.3 JSON).
+    pub format: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only events of this kind (`scan.new_critical`).
+    pub kind: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// An event of the scanner.
+#[derive(Serialize, ToSchema)]
+pub struct ScanEventDto {
+    pub id: i64,
+    /// `scan.new_critical`: a rescan found Critical or High findings the image did not have.
+    pub kind: String,
+    pub repository: String,
+    pub digest: String,
+    /// For `scan.new_critical`: `findings`, `grade_before`, `grade`, `vulndb_generation`.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+fn service(state: &AppState) -> ApiResult<&ScanService> {
+    state.scans.as_deref().ok_or_else(|| {
+        ApiError::new(
+            404,
+            ErrorCode::Unsupported,
+            "scanning is turned off on this server (scanner.enabled)",
+        )
+    })
+}
+
+fn not_scanned() -> ApiError {
+    ApiError::new(
+        404,
+        ErrorCode::ManifestUnknown,
+        "the manifest has not been scanned",
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "scan store");
+    ApiError::new(
+        500,
+        ErrorCode::Unsupported,
+        "reading the scan results failed",
+    )
+}
+
+/// The repository and digest, checked: the caller holds `action` on the repository and the
+/// digest is one of its manifests.
+async fn subject(
+    state: &AppState,
+    caller: &Caller,
+    repository: &str,
+    digest: &str,
+    action: Action,
+) -> ApiResult<(RepoName, Digest)> {
+    let repo = RepoName::parse(repository)
+        .map_err(|e| ApiError::new(400, ErrorCode::NameInvalid, e.to_string()))?;
+    state.auth.authorize(caller, &repo, &[action]).await?;
+    let digest = Digest::parse(digest)
+        .map_err(|e| ApiError::new(400, ErrorCode::DigestInvalid, e.to_string()))?;
+    state
+        .registry
+        .get_manifest(&repo, &Reference::Digest(digest.clone()))
+        .await?;
+    Ok((repo, digest))
+}
+
+/// The scan status, summary and findings of a manifest (pull).
+#[utoipa::path(
+    get,
+    operation_id = "getScan",
+    path = "/api/v1/repositories/manifests/scan",
+    tag = "scans",
+    params(ManifestQuery),
+    responses(
+        (status = 200, body = ScanDto),
+        (status = 400, description = "Invalid repository name or digest", body = ErrorsDto),
+        (status = 401, description = "Not authenticated", body = ErrorsDto),
+        (status = 403, description = "No pull permission", body = ErrorsDto),
+        (status = 404, description = "No such manifest, or never scanned", body = ErrorsDto),
+    )
+)]
+pub(super) async fn get_scan(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(query): QueryParams<ManifestQuery>,
+) -> ApiResult<Json<ScanDto>> {
+    let scans = service(&state)?;
+    let (repo, digest) = subject(
+        &state,
+        &caller,
+        &query.repository,
+        &query.digest,
+        Action::Pull,
+    )
+    .await?;
+    let digest = digest.to_string();
+    let store = scans.scans();
+    let job = store
+        .latest_job(repo.as_str(), &digest)
+        .await
+        .map_err(internal)?;
+    let result = store.result(&digest).await.map_err(internal)?;
+    if job.is_none() && result.is_none() {
+        return Err(not_scanned());
+    }
+    let status = job.as_ref().map_or("done", |j| j.state.as_str()).to_owned();
+    let error = job.as_ref().and_then(|j| j.error.clone());
+    let attempts = job.as_ref().map(|j| j.attempts);
+    let mut dto = ScanDto {
+        repository: repo.to_string(),
+        digest,
+        status,
+        error,
+        attempts,
+        scanned_at: None,
+        matched_at: None,
+        vulndb_generation: None,
+        summary: None,
+        findings: Vec::new(),
+        report_summary: serde_json::Value::Null,
+        lint: serde_json::Value::Null,
+        warnings: Vec::new(),
+    };
+    if let Some(r) = result {
+        dto.scanned_at = Some(r.scanned_at);
+        dto.matched_at = Some(r.matched_at);
+        dto.vulndb_generation = Some(r.vulndb_generation);
+        dto.summary = Some(r.summary.into());
+        dto.findings = r.report["findings"].as_array().cloned().unwrap_or_default();
+        dto.report_summary = r.report["summary"].clone();
+        dto.warnings = r.report["warnings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        dto.lint = r.lint;
+    }
+    Ok(Json(dto))
+}
+
+/// Queue a new scan of a manifest (push).
+#[utoipa::path(
+    post,
+    operation_id = "queueScan",
+    path = "/api/v1/repositories/manifests/scan",
+    tag = "scans",
+    params(ManifestQuery),
+    responses(
+        (status = 202, body = QueuedDto),
+        (status = 400, description = "Invalid repository name or digest", body = ErrorsDto),
+        (status = 401, description = "Not authenticated", body = ErrorsDto),
+        (status = 403, description = "No push permission", body = ErrorsDto),
+        (status = 404, description = "No such manifest", body = ErrorsDto),
+    )
+)]
+pub(super) async fn queue_scan(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(query): QueryParams<ManifestQuery>,
+) -> ApiResult<(StatusCode, Json<QueuedDto>)> {
+    let scans = service(&state)?;
+    let (repo, digest) = subject(
+        &state,
+        &caller,
+        &query.repository,
+        &query.digest,
+        Action::Push,
+    )
+    .await?;
+    let queued = scans.enqueue(&repo, &digest).await.map_err(internal)?;
+    Ok((StatusCode::ACCEPTED, Json(QueuedDto { queued })))
+}
+
+/// The SBOM of a scanned manifest's inventory (pull).
+#[utoipa::path(
+    get,
+    operation_id = "getSbom",
+    path = "/api/v1/repositories/manifests/sbom",
+    tag = "scans",
+    params(SbomQuery),
+    responses(
+        (status = 200, description = "CycloneDX 1.5 or SPDX 2.3 JSON", content_type = "application/json", body = Object),
+        (status = 400, description = "Invalid repository name, digest or format", body = ErrorsDto),
+        (status = 401, description = "Not authenticated", body = ErrorsDto),
+        (status = 403, description = "No pull permission", body = ErrorsDto),
+        (status = 404, description = "No such manifest, or never scanned", body = ErrorsDto),
+    )
+)]
+pub(super) async fn get_sbom(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(query): QueryParams<SbomQuery>,
+) -> ApiResult<Response> {
+    let scans = service(&state)?;
+    let format = match query.format.as_deref() {
+        None => SbomFormat::CycloneDx,
+        Some(f) => SbomFormat::parse(f).ok_or_else(|| {
+            ApiError::new(
+                400,
+                ErrorCode::Unsupported,
+                format!("format {f:?}: expected cyclonedx or spdx"),
+            )
+        })?,
+    };
+    let (repo, digest) = subject(
+        &state,
+        &caller,
+        &query.repository,
+        &query.digest,
+        Action::Pull,
+    )
+    .await?;
+    let stored = scans
+        .scans()
+        .result(&digest.to_string())
+        .await
+        .map_err(internal)?
+        .ok_or_else(not_scanned)?;
+    let inventory: Inventory =
+        serde_json::from_value(stored.inventory.clone()).map_err(internal)?;
+    let packages = inventory.packages().map_err(internal)?;
+    let distro = inventory.distro();
+    let image = SbomImage {
+        name: format!("{repo}@{digest}"),
+        digest: &digest,
+        distro: distro.as_ref(),
+        packages: &packages,
+    };
+    let doc = sbom::generate(format, &image, Timestamp(stored.scanned_at));
+    let content_type = match format {
+        SbomFormat::CycloneDx => "application/vnd.cyclonedx+json",
+        SbomFormat::Spdx => "application/spdx+json",
+    };
+    let mut resp = (StatusCode::OK, Json(doc)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(resp)
+}
+
+/// Events of the scanner, newest first (system admins).
+#[utoipa::path(
+    get,
+    operation_id = "listScanEvents",
+    path = "/api/v1/scan/events",
+    tag = "scans",
+    params(EventsQuery),
+    responses(
+        (status = 200, body = [ScanEventDto]),
+        (status = 401, description = "Not authenticated", body = ErrorsDto),
+        (status = 403, description = "Not a system admin", body = ErrorsDto),
+    )
+)]
+pub(super) async fn events(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryParams(query): QueryParams<EventsQuery>,
+) -> ApiResult<Json<Vec<ScanEventDto>>> {
+    if !caller.is_system_admin() {
+        return Err(AuthError::Denied(Denied::System {
+            what: "scan events",
+        })
+        .into());
+    }
+    let scans = service(&state)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
+    let events = scans
+        .scans()
+        .events(query.kind.as_deref(), limit)
+        .await
+        .map_err(internal)?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| ScanEventDto {
+                id: e.id,
+                kind: e.kind,
+                repository: e.repository,
+                digest: e.digest,
+                detail: e.detail,
+                created_at: e.created_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,783 @@
+//! Scanning in the server (docs/SCANNING.md, "Scanning in the server").
+//!
+//! - **Scan on push**: the manifest PUT handler calls [`ScanService::on_push`], which queues a
+//!   job ([`ScanStore::enqueue`]) for image manifests and indexes; artifacts without
+//!   filesystem layers (signatures, SBOMs, attestations) are skipped.
+//! - **Workers** ([`ScanService::spawn`]): `scanner.workers` tasks claim jobs, read the image
+//!   through [`RegistrySource`] (a [`BlobSource`] over the registry's blob store: the scanner
+//!   is synchronous and runs in `spawn_blocking`, each read waits on the async reader with
+//!   [`Handle::block_on`], so a layer streams and is never held in memory whole), match the
+//!   inventory against the vulnerability database, lint the config, store the result and
+//!   attach a CycloneDX 1.5 SBOM to the image as an OCI 1.1 referrer (pushed into the same
+//!   repository, so `GET /v2/<name>/referrers/<digest>` lists it).
+//! - **Rescan**: every `scanner.rescan_interval_secs`, as the single `scan-rescan` job among
+//!   replicas, results matched against an older vulnerability-database generation (the
+//!   newest import-log id) are matched again from their stored inventory (no layer is read);
+//!   an image that gains a Critical or High finding gets a `scan.new_critical` event and a
+//!   warning in the log.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bulwark_core::Registry;
+use bulwark_core::store::MetadataStore;
+use bulwark_oci::media_types::{self, essence};
+use bulwark_oci::{Descriptor, Digest, ManifestKind, ParsedManifest, Reference, RepoName};
+use bulwark_scanner::image::{
+    BlobSource, ImageError, Platform, ResolvedImage, ScanOptions, ScannedImage, scan_image,
+};
+use bulwark_scanner::jobs::{
+    EVENT_NEW_CRITICAL, Inventory, Rematch, ScanJob, ScanStore, ScanSummary, StoredScan,
+};
+use bulwark_scanner::lint::{self, LintOptions};
+use bulwark_scanner::report::{VulnReport, match_image, match_packages};
+use bulwark_scanner::sbom::{self, SbomImage};
+use bulwark_scanner::vulndb::Timestamp;
+use bulwark_scanner::vulndb::store::{StoreError, VulnStore};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+/// The artifact type of the SBOM referrers.
+pub const CYCLONEDX_ARTIFACT: &str = "application/vnd.cyclonedx+json";
+/// Annotation naming the tool on SBOM referrers.
+const SBOM_CREATOR: &str = "dev.bulwark.sbom.creator";
+/// Name of the cross-replica rescan job.
+const RESCAN_JOB: &str = "scan-rescan";
+/// Stored results re-matched per batch.
+const RESCAN_BATCH: u32 = 100;
+/// Longest error message kept on a failed job.
+const MAX_ERROR: usize = 2000;
+
+/// How scanning runs.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    /// Worker tasks of this replica.
+    pub workers: usize,
+    /// A running job not finished after this long is claimed again (its replica died).
+    pub lease_secs: i64,
+    /// Seconds between vulnerability-database checks for a rescan; 0: never.
+    pub rescan_interval_secs: u64,
+    /// Claims of a job before it stays failed.
+    pub max_attempts: u32,
+    /// Attach a CycloneDX SBOM to each scanned image as a referrer.
+    pub sbom_referrer: bool,
+    /// How often an idle worker looks for jobs queued by other replicas.
+    pub poll_interval: Duration,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            workers: 2,
+            lease_secs: 600,
+            rescan_interval_secs: 60,
+            max_attempts: 3,
+            sbom_referrer: true,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Scan on push, the workers and the rescan.
+pub struct ScanService {
+    registry: Arc<Registry>,
+    meta: Arc<dyn MetadataStore>,
+    scans: Arc<dyn ScanStore>,
+    vulns: Arc<dyn VulnStore>,
+    config: ScanConfig,
+    wake: Notify,
+    /// This replica's worker id prefix.
+    replica: String,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why a job failed, and whether trying again may help.
+#[derive(Debug)]
+struct JobError {
+    message: String,
+    retry: bool,
+}
+
+impl JobError {
+    fn permanent(message: impl Into<String>) -> JobError {
+        JobError {
+            message: message.into(),
+            retry: false,
+        }
+    }
+
+    fn transient(message: impl Into<String>) -> JobError {
+        JobError {
+            message: message.into(),
+            retry: true,
+        }
+    }
+}
+
+impl From<bulwark_core::Error> for JobError {
+    fn from(e: bulwark_core::Error) -> JobError {
+        match e {
+            bulwark_core::Error::ManifestUnknown | bulwark_core::Error::BlobUnknown(_) => {
+                JobError::permanent(e.to_string())
+            }
+            _ => JobError::transient(e.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> JobError {
+        JobError::transient(e.to_string())
+    }
+}
+
+/// Whether a pushed manifest is worth scanning: an image index (not an artifact index), or an
+/// image manifest with an image config and filesystem layers only.
+pub fn is_scannable(manifest: &ParsedManifest) -> bool {
+    match manifest.kind {
+        ManifestKind::Index => manifest.artifact_type.is_none() && !manifest.manifests.is_empty(),
+        ManifestKind::Image => {
+            let config_ok = manifest.config.as_ref().is_some_and(|c| {
+                matches!(
+                    essence(&c.media_type),
+                    media_types::OCI_CONFIG | media_types::DOCKER_CONFIG
+                )
+            });
+            let layers_ok = !manifest.layers.is_empty()
+                && manifest
+                    .layers
+                    .iter()
+                    .all(|l| is_filesystem_layer(&l.media_type));
+            manifest.artifact_type.is_none() && config_ok && layers_ok
+        }
+    }
+}
+
+fn is_filesystem_layer(media_type: &str) -> bool {
+    let m = essence(media_type);
+    m.starts_with("application/vnd.oci.image.layer.")
+        || m.starts_with("application/vnd.docker.image.rootfs.")
+}
+
+impl ScanService {
+    pub fn new(
+        registry: Arc<Registry>,
+        meta: Arc<dyn MetadataStore>,
+        scans: Arc<dyn ScanStore>,
+        vulns: Arc<dyn VulnStore>,
+        config: ScanConfig,
+    ) -> ScanService {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        ScanService {
+            registry,
+            meta,
+            scans,
+            vulns,
+            config,
+            wake: Notify::new(),
+            replica: format!("{}-{nanos:08x}", std::process::id()),
+        }
+    }
+
+    pub fn scans(&self) -> &Arc<dyn ScanStore> {
+        &self.scans
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// After a successful manifest push: queue a scan if the manifest is an image or an
+    /// index. Never fails the push; problems are logged.
+    pub async fn on_push(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) {
+        let scannable = ParsedManifest::parse(content_type, body).is_ok_and(|m| is_scannable(&m));
+        if !scannable {
+            return;
+        }
+        if let Err(e) = self.enqueue(repo, digest).await {
+            tracing::warn!(error = %e, %repo, %digest, "queueing a scan failed");
+        }
+    }
+
+    /// Queues a scan of `digest` in `repo`; `false` when one is queued already.
+    pub async fn enqueue(&self, repo: &RepoName, digest: &Digest) -> Result<bool, StoreError> {
+        let queued = self
+            .scans
+            .enqueue(repo.as_str(), &digest.to_string(), now())
+            .await?;
+        self.wake.notify_one();
+        Ok(queued)
+    }
+
+    /// Starts the workers and the rescan loop; abort the handles to stop them.
+    pub fn spawn(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for i in 0..self.config.workers {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { me.work(i).await }));
+        }
+        if self.config.rescan_interval_secs > 0 {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { me.rescan_loop().await }));
+        }
+        tasks
+    }
+
+    async fn work(&self, index: usize) {
+        let worker = format!("{}-{index}", self.replica);
+        loop {
+            match self
+                .scans
+                .claim(&worker, now(), self.config.lease_secs)
+                .await
+            {
+                Ok(Some(job)) => self.run(&worker, job).await,
+                Ok(None) => {
+                    let _ =
+                        tokio::time::timeout(self.config.poll_interval, self.wake.notified()).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming a scan job failed");
+                    tokio::time::sleep(self.config.poll_interval).await;
+                }
+            }
+        }
+    }
+
+    async fn run(&self, worker: &str, job: ScanJob) {
+        let started = std::time::Instant::now();
+        let outcome = self.scan_job(&job).await;
+        let stored = match outcome {
+            Ok(summary) => {
+                tracing::info!(
+                    repository = %job.repository,
+                    digest = %job.digest,
+                    grade = %summary.grade,
+                    critical = summary.critical,
+                    high = summary.high,
+                    total = summary.total,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "image scanned"
+                );
+                self.scans.complete(job.id, worker, now()).await
+            }
+            Err(e) => {
+                let retry = e.retry && job.attempts < self.config.max_attempts;
+                tracing::warn!(
+                    repository = %job.repository,
+                    digest = %job.digest,
+                    attempt = job.attempts,
+                    retry,
+                    error = %e.message,
+                    "image scan failed"
+                );
+                let mut message = e.message;
+                if message.len() > MAX_ERROR {
+                    let mut cut = MAX_ERROR;
+                    while !message.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    message.truncate(cut);
+                }
+                self.scans
+                    .fail(job.id, worker, &message, retry, now())
+                    .await
+            }
+        };
+        match stored {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                job = job.id,
+                "scan job was claimed by another worker meanwhile (lease expired)"
+            ),
+            Err(e) => tracing::error!(error = %e, job = job.id, "recording a scan job failed"),
+        }
+    }
+
+    /// The newest vulnerability-database generation: the id of the newest import.
+    async fn generation(&self) -> Result<i64, StoreError> {
+        Ok(self.vulns.import_log(1).await?.first().map_or(0, |e| e.id))
+    }
+
+    async fn scan_job(&self, job: &ScanJob) -> Result<ScanSummary, JobError> {
+        let repo = RepoName::parse(&job.repository)
+            .map_err(|e| JobError::permanent(format!("repository name: {e}")))?;
+        let digest =
+            Digest::parse(&job.digest).map_err(|e| JobError::permanent(format!("digest: {e}")))?;
+        let stored = self
+            .registry
+            .get_manifest(&repo, &Reference::Digest(digest.clone()))
+            .await?;
+        let top = ParsedManifest::parse(Some(&stored.media_type), &stored.content)
+            .map_err(|e| JobError::permanent(format!("manifest: {e}")))?;
+        let (image_digest, image) = match top.kind {
+            ManifestKind::Image => (digest.clone(), top),
+            ManifestKind::Index => {
+                let child = pick_child(&top.manifests)?;
+                let m = self
+                    .registry
+                    .get_manifest(&repo, &Reference::Digest(child.clone()))
+                    .await?;
+                let parsed = ParsedManifest::parse(Some(&m.media_type), &m.content)
+                    .map_err(|e| JobError::permanent(format!("manifest {child}: {e}")))?;
+                (child, parsed)
+            }
+        };
+        let resolved = ResolvedImage::from_manifest(Some(image_digest), &image)
+            .map_err(|e| JobError::permanent(e.to_string()))?;
+
+        let generation = self.generation().await?;
+        let source = RegistrySource {
+            registry: self.registry.clone(),
+            handle: Handle::current(),
+        };
+        let scanned = tokio::task::spawn_blocking(move || {
+            scan_image(&source, &resolved, &ScanOptions::default())
+        })
+        .await
+        .map_err(|e| JobError::transient(format!("scan task: {e}")))?
+        .map_err(|e| {
+            let retry = matches!(e.root(), ImageError::Io { .. });
+            JobError {
+                message: e.to_string(),
+                retry,
+            }
+        })?;
+
+        let at = now();
+        let report = match_image(&scanned, &*self.vulns, at).await?;
+        let lint = lint::lint_image(&scanned, &LintOptions::at(at));
+        let inventory = Inventory::from_scan(&scanned);
+        let summary = ScanSummary::of(&report, scanned.packages.len());
+        let result = StoredScan {
+            digest: job.digest.clone(),
+            repository: job.repository.clone(),
+            inventory: serde_json::to_value(&inventory).unwrap_or(Value::Null),
+            report: report_json(&report, &scanned),
+            lint: serde_json::to_value(&lint).unwrap_or(Value::Null),
+            summary: summary.clone(),
+            scanned_at: at,
+            matched_at: at,
+            vulndb_generation: generation,
+        };
+        self.scans.save_result(&result).await?;
+        if self.config.sbom_referrer
+            && let Err(e) = self
+                .attach_sbom(&repo, &digest, &stored, &scanned, at)
+                .await
+        {
+            // The scan itself succeeded; the referrer is retried on the next scan.
+            tracing::warn!(error = %e, %repo, %digest, "attaching the SBOM failed");
+        }
+        Ok(summary)
+    }
+
+    /// Pushes a CycloneDX SBOM of `scanned` into `repo` as a referrer of `subject`, unless
+    /// one made by this tool is there already.
+    async fn attach_sbom(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        subject_manifest: &bulwark_core::store::StoredManifest,
+        scanned: &ScannedImage,
+        at: i64,
+    ) -> Result<(), bulwark_core::Error> {
+        let existing = self
+            .registry
+            .referrers(repo, subject, Some(CYCLONEDX_ARTIFACT))
+            .await?;
+        let ours = existing.iter().any(|r| {
+            r.annotations
+                .as_deref()
+                .is_some_and(|a| a.contains(SBOM_CREATOR))
+        });
+        if ours {
+            return Ok(());
+        }
+        let mut image = SbomImage::from_scan(scanned, Some(&format!("{repo}@{subject}")));
+        image.digest = subject;
+        let doc = sbom::cyclonedx(&image, Timestamp(at));
+        let sbom_bytes = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+        let sbom_digest = Digest::sha256_of(&sbom_bytes);
+        let empty = Bytes::from_static(b"{}");
+        let empty_digest = Digest::sha256_of(&empty);
+        for (digest, bytes) in [(&empty_digest, &empty), (&sbom_digest, &sbom_bytes)] {
+            let body = bytes.clone();
+            let stream: bulwark_core::store::ByteStream =
+                Box::pin(futures::stream::once(async move { Ok(body) }));
+            self.registry.push_blob(repo, digest, stream).await?;
+        }
+        let created = Timestamp(at).to_rfc3339();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "artifactType": CYCLONEDX_ARTIFACT,
+            "config": {
+                "mediaType": media_types::OCI_EMPTY,
+                "digest": empty_digest.to_string(),
+                "size": empty.len(),
+            },
+            "layers": [{
+                "mediaType": CYCLONEDX_ARTIFACT,
+                "digest": sbom_digest.to_string(),
+                "size": sbom_bytes.len(),
+                "annotations": { "org.opencontainers.image.title": "sbom.cdx.json" },
+            }],
+            "subject": {
+                "mediaType": subject_manifest.media_type,
+                "digest": subject.to_string(),
+                "size": subject_manifest.content.len(),
+            },
+            "annotations": {
+                "org.opencontainers.image.created": created,
+                SBOM_CREATOR: format!("{} {}", sbom::TOOL_NAME, sbom::TOOL_VERSION),
+            },
+        });
+        let body = Bytes::from(serde_json::to_vec(&manifest).unwrap_or_default());
+        let digest = Digest::sha256_of(&body);
+        self.registry
+            .put_manifest(
+                repo,
+                &Reference::Digest(digest),
+                Some(media_types::OCI_MANIFEST),
+                body,
+            )
+            .await?;
+        Ok(())
+    }
+
+    // ---- rescan ------------------------------------------------------------------------------
+
+    async fn rescan_loop(&self) {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(self.config.rescan_interval_secs.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.rescan_job().await {
+                Ok(Some(0)) => {}
+                Ok(Some(n)) => tracing::info!(
+                    images = n,
+                    "rescanned after a vulnerability-database update"
+                ),
+                Ok(None) => tracing::debug!("rescan is running on another replica"),
+                Err(e) => tracing::error!(error = %e, "rescan failed"),
+            }
+        }
+    }
+
+    /// Re-matches every stored result matched against an older vulnerability-database
+    /// generation, as the single `scan-rescan` job among replicas: `None` when another
+    /// replica holds it; else how many results were re-matched.
+    pub async fn rescan_job(&self) -> Result<Option<u64>, String> {
+        let Some(_lock) = self
+            .meta
+            .try_job_lock(RESCAN_JOB)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let generation = self.generation().await.map_err(|e| e.to_string())?;
+        let mut done = 0u64;
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let batch = self
+                .scans
+                .stale_results(generation, RESCAN_BATCH + failed.len() as u32)
+                .await
+                .map_err(|e| e.to_string())?;
+            let todo: Vec<StoredScan> = batch
+                .into_iter()
+                .filter(|r| !failed.contains(&r.digest))
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            for stored in todo {
+                match self.rematch(&stored, generation).await {
+                    Ok(()) => done += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, digest = %stored.digest, "rescan of a stored result failed");
+                        failed.insert(stored.digest);
+                    }
+                }
+            }
+        }
+        Ok(Some(done))
+    }
+
+    async fn rematch(&self, stored: &StoredScan, generation: i64) -> Result<(), StoreError> {
+        let inventory: Inventory = serde_json::from_value(stored.inventory.clone())
+            .map_err(|e| StoreError::corrupt(format!("stored inventory: {e}")))?;
+        let packages = inventory.packages()?;
+        let distro = inventory.distro();
+        let at = now();
+        let report = match_packages(
+            &packages,
+            distro.as_ref(),
+            &inventory.diff_ids,
+            &*self.vulns,
+            at,
+        )
+        .await?;
+        let summary = ScanSummary::of(&report, packages.len());
+        let new_json = rematch_json(&report, &stored.report);
+        let before = serious(&stored.report);
+        let gained: Vec<&Value> = report_findings(&new_json)
+            .iter()
+            .filter(|f| is_serious(f) && !before.contains(&finding_key(f)))
+            .collect();
+        if !gained.is_empty() {
+            let ids: Vec<String> = gained
+                .iter()
+                .map(|f| format!("{} ({})", text(&f["id"]), text(&f["package"])))
+                .collect();
+            tracing::warn!(
+                repository = %stored.repository,
+                digest = %stored.digest,
+                findings = %ids.join(", "),
+                grade = %summary.grade,
+                "image gained critical/high vulnerabilities after a vulnerability-database update"
+            );
+            let detail = json!({
+                "findings": gained,
+                "grade_before": stored.summary.grade,
+                "grade": summary.grade,
+                "vulndb_generation": generation,
+            });
+            self.scans
+                .record_event(
+                    EVENT_NEW_CRITICAL,
+                    &stored.repository,
+                    &stored.digest,
+                    &detail,
+                    at,
+                )
+                .await?;
+        }
+        self.scans
+            .save_rematch(&Rematch {
+                digest: stored.digest.clone(),
+                report: new_json,
+                summary,
+                matched_at: at,
+                vulndb_generation: generation,
+            })
+            .await
+    }
+}
+
+/// The manifest PUT handler's hook: queues a scan when the server scans (see
+/// [`ScanService::on_push`]).
+pub(crate) async fn on_push(
+    state: &crate::AppState,
+    repo: &RepoName,
+    digest: &Digest,
+    content_type: Option<&str>,
+    body: &[u8],
+) {
+    if let Some(scans) = &state.scans {
+        scans.on_push(repo, digest, content_type, body).await;
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+fn report_findings(report: &Value) -> &[Value] {
+    report["findings"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn is_serious(f: &Value) -> bool {
+    matches!(f["severity"].as_str(), Some("critical" | "high"))
+}
+
+fn finding_key(f: &Value) -> (String, String, String) {
+    (
+        text(&f["id"]).to_owned(),
+        text(&f["package"]).to_owned(),
+        text(&f["path"]).to_owned(),
+    )
+}
+
+/// The Critical and High findings of a stored report.
+fn serious(report: &Value) -> BTreeSet<(String, String, String)> {
+    report_findings(report)
+        .iter()
+        .filter(|f| is_serious(f))
+        .map(finding_key)
+        .collect()
+}
+
+/// The stored report: the findings, the summary and the warnings of matching and scanning.
+fn report_json(report: &VulnReport, scanned: &ScannedImage) -> Value {
+    let mut warnings: Vec<String> = scanned
+        .warnings
+        .list
+        .iter()
+        .map(|w| {
+            let layer = w.layer.map(|l| format!("layer {l}: ")).unwrap_or_default();
+            format!("{layer}{}: {}", w.path, w.message)
+        })
+        .collect();
+    let scan_warnings = warnings.clone();
+    warnings.extend(report.warnings.iter().cloned());
+    json!({
+        "findings": report.findings,
+        "summary": report.summary,
+        "warnings": warnings,
+        "scan_warnings": scan_warnings,
+    })
+}
+
+/// A rescan's report: new findings and summary, the layer scan's warnings kept.
+fn rematch_json(report: &VulnReport, old: &Value) -> Value {
+    let scan_warnings: Vec<String> = old["scan_warnings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut warnings = scan_warnings.clone();
+    warnings.extend(report.warnings.iter().cloned());
+    json!({
+        "findings": report.findings,
+        "summary": report.summary,
+        "warnings": warnings,
+        "scan_warnings": scan_warnings,
+    })
+}
+
+/// The image of an index to scan: linux/amd64 when listed, else the first entry that names
+/// a real platform (not an attestation's `unknown/unknown`).
+fn pick_child(manifests: &[Descriptor]) -> Result<Digest, JobError> {
+    if let Ok(d) = bulwark_scanner::image::source::pick_platform(manifests, &Platform::default()) {
+        return Ok(d.digest.clone());
+    }
+    manifests
+        .iter()
+        .find(|d| {
+            d.platform
+                .as_ref()
+                .and_then(|p| p.get("os"))
+                .and_then(Value::as_str)
+                .is_none_or(|os| os != "unknown")
+        })
+        .map(|d| d.digest.clone())
+        .ok_or_else(|| JobError::permanent("the index lists no image to scan"))
+}
+
+/// A [`BlobSource`] over the registry's blob store, for the synchronous scanner running in
+/// `spawn_blocking`: each read blocks on the async reader, so layers stream.
+pub struct RegistrySource {
+    registry: Arc<Registry>,
+    handle: Handle,
+}
+
+struct BlockingReader {
+    reader: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    handle: Handle,
+}
+
+impl Read for BlockingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let reader = &mut self.reader;
+        self.handle.block_on(reader.read(buf))
+    }
+}
+
+impl BlobSource for RegistrySource {
+    fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, ImageError> {
+        let reader = self
+            .handle
+            .block_on(self.registry.read_blob(digest, None))
+            .map_err(|e| match e {
+                bulwark_core::Error::BlobUnknown(d) => ImageError::BlobNotFound(d),
+                other => ImageError::Io {
+                    context: format!("opening blob {digest}"),
+                    source: std::io::Error::other(other.to_string()),
+                },
+            })?;
+        Ok(Box::new(BlockingReader {
+            reader,
+            handle: self.handle.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> ParsedManifest {
+        let ct = v["mediaType"].as_str().map(str::to_owned);
+        ParsedManifest::parse(ct.as_deref(), &serde_json::to_vec(&v).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn desc(media_type: &str) -> Value {
+        json!({
+            "mediaType": media_type,
+            "digest": Digest::sha256_of(media_type.as_bytes()).to_string(),
+            "size": 1,
+        })
+    }
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn images_and_indexes_are_scanned_artifacts_not() {
+        let image = parse(json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "config": desc(media_types::OCI_CONFIG),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar+gzip")],
+        }));
+        assert!(is_scannable(&image));
+        let cosign = parse(json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "config": desc(media_types::OCI_CONFIG),
+            "layers": [desc("application/vnd.dev.cosign.simplesigning.v1+json")],
+        }));
+        assert!(!is_scannable(&cosign));
+        let sbom = parse(json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "artifactType": CYCLONEDX_ARTIFACT,
+            "config": desc(media_types::OCI_EMPTY),
+            "layers": [desc(CYCLONEDX_ARTIFACT)],
+        }));
+        assert!(!is_scannable(&sbom));
+        let index = parse(json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_INDEX,
+            "manifests": [desc(media_types::OCI_MANIFEST)],
+        }));
+        assert!(is_scannable(&index));
+    }
+}
