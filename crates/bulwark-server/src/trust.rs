@@ -145,11 +145,11 @@ fn internal(e: SourceError) -> ApiError {
     ApiError::new(500, ErrorCode::Unknown, "internal server error")
 }
 
-fn answer(outcome: Outcome, repo: &RepoName, caller: &Caller) -> Result<(), ApiError> {
+fn answer(outcome: &Outcome, repo: &RepoName, caller: &Caller) -> Result<(), ApiError> {
     match outcome {
         Outcome::Denied(reason) => {
             tracing::info!(repository = %repo, caller = %caller.subject(), %reason, "pull refused by trust policy");
-            Err(ApiError::new(403, ErrorCode::Denied, reason))
+            Err(ApiError::new(403, ErrorCode::Denied, reason.clone()))
         }
         Outcome::Warned(reason) => {
             tracing::warn!(repository = %repo, caller = %caller.subject(), %reason, "trust policy not met (warn mode)");
@@ -184,7 +184,7 @@ pub async fn check_manifest(
         .check_manifest(repo, &m, who)
         .await
         .map_err(internal)?;
-    answer(outcome, repo, caller)
+    answer(&outcome, repo, caller)
 }
 
 /// Refuses a blob that belongs to no image the project's trust policy admits for this caller
@@ -208,7 +208,7 @@ pub async fn check_blob(
         .check_blob(repo, &digest.to_string(), who)
         .await
         .map_err(internal)?;
-    answer(outcome, repo, caller)
+    answer(&outcome, repo, caller)
 }
 
 /// Scan results as the vulnerability gate reads them: the findings of the last (re)match.

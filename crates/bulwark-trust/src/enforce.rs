@@ -213,23 +213,50 @@ impl Default for EnforcerConfig {
     }
 }
 
+/// A decision with what the audit log needs, shared by the cache and the audit counters so
+/// that a cached answer costs no allocation.
+struct Judged {
+    project: String,
+    repository: String,
+    digest: String,
+    outcome: Arc<Outcome>,
+}
+
 #[derive(Clone)]
 struct Cached {
     version: i64,
     generation: u64,
     at: Instant,
-    outcome: Outcome,
+    judged: Arc<Judged>,
 }
 
-#[derive(Hash, PartialEq, Eq)]
+/// Repository → manifest or blob digest → decision; looked up with borrowed names.
+type DecisionMap = RwLock<HashMap<String, HashMap<String, Cached>>>;
+
+/// An audit counter: one decision (by identity) for one caller.
 struct AuditKey {
-    project: String,
-    repository: String,
-    digest: String,
+    judged: Arc<Judged>,
     subject: String,
-    decision: &'static str,
-    reason: String,
 }
+
+impl PartialEq for AuditKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.judged, &other.judged) && self.subject == other.subject
+    }
+}
+
+impl Eq for AuditKey {}
+
+impl std::hash::Hash for AuditKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.judged) as usize).hash(state);
+        self.subject.hash(state);
+    }
+}
+
+/// Audit counters are sharded so concurrent pulls rarely wait for one another.
+const AUDIT_SHARDS: usize = 16;
+type AuditShard = Mutex<HashMap<AuditKey, (i64, i64, i64)>>;
 
 type PolicyEntry = (Instant, Option<Arc<CompiledPolicy>>);
 
@@ -286,9 +313,11 @@ pub struct Enforcer {
     config: EnforcerConfig,
     now: Box<dyn Fn() -> i64 + Send + Sync>,
     policies: RwLock<HashMap<String, PolicyEntry>>,
-    decisions: Mutex<HashMap<(String, String), Cached>>,
+    decisions: DecisionMap,
+    blob_decisions: DecisionMap,
+    cached_entries: std::sync::atomic::AtomicUsize,
     generation: AtomicU64,
-    audit: Mutex<HashMap<AuditKey, (i64, i64, i64)>>,
+    audit: [AuditShard; AUDIT_SHARDS],
 }
 
 impl Enforcer {
@@ -304,9 +333,11 @@ impl Enforcer {
             config,
             now: Box::new(unix_now),
             policies: RwLock::new(HashMap::new()),
-            decisions: Mutex::new(HashMap::new()),
+            decisions: RwLock::new(HashMap::new()),
+            blob_decisions: RwLock::new(HashMap::new()),
+            cached_entries: std::sync::atomic::AtomicUsize::new(0),
             generation: AtomicU64::new(0),
-            audit: Mutex::new(HashMap::new()),
+            audit: std::array::from_fn(|_| Mutex::new(HashMap::new())),
         }
     }
 
@@ -376,21 +407,21 @@ impl Enforcer {
         repo: &RepoName,
         manifest: &StoredManifest,
         who: Requester<'_>,
-    ) -> Result<Outcome, SourceError> {
+    ) -> Result<Arc<Outcome>, SourceError> {
         let Some(policy) = self.policy(repo.project()).await? else {
-            return Ok(Outcome::NotChecked);
+            return Ok(not_checked());
         };
         if !policy.checks(repo) {
-            return Ok(Outcome::NotChecked);
+            return Ok(not_checked());
         }
         if who.may_push && !policy.policy.enforce_for_pushers {
-            return Ok(Outcome::NotChecked);
+            return Ok(not_checked());
         }
-        let outcome = self.judge_cached(&policy, repo, manifest).await?;
-        if outcome != Outcome::NotChecked {
-            self.record(&policy, repo, &manifest.digest, who.subject, &outcome);
+        let judged = self.judge_cached(&policy, repo, manifest).await?;
+        if *judged.outcome != Outcome::NotChecked {
+            self.record(&judged, who.subject);
         }
-        Ok(outcome)
+        Ok(judged.outcome.clone())
     }
 
     /// The decision for a pull-only client, without recording it (for listings).
@@ -398,10 +429,14 @@ impl Enforcer {
         &self,
         repo: &RepoName,
         manifest: &StoredManifest,
-    ) -> Result<Outcome, SourceError> {
+    ) -> Result<Arc<Outcome>, SourceError> {
         match self.policy(repo.project()).await? {
-            Some(policy) if policy.checks(repo) => self.judge_cached(&policy, repo, manifest).await,
-            _ => Ok(Outcome::NotChecked),
+            Some(policy) if policy.checks(repo) => Ok(self
+                .judge_cached(&policy, repo, manifest)
+                .await?
+                .outcome
+                .clone()),
+            _ => Ok(not_checked()),
         }
     }
 
@@ -412,28 +447,33 @@ impl Enforcer {
         repo: &RepoName,
         digest: &str,
         who: Requester<'_>,
-    ) -> Result<Outcome, SourceError> {
+    ) -> Result<Arc<Outcome>, SourceError> {
         let Some(policy) = self.policy(repo.project()).await? else {
-            return Ok(Outcome::NotChecked);
+            return Ok(not_checked());
         };
         if !policy.checks(repo) || (who.may_push && !policy.policy.enforce_for_pushers) {
-            return Ok(Outcome::NotChecked);
+            return Ok(not_checked());
         }
-        let key = (repo.as_str().to_owned(), format!("blob:{digest}"));
-        let outcome = match self.cached(&key, &policy) {
-            Some(o) => o,
+        let judged = match self.cached(&self.blob_decisions, repo.as_str(), digest, &policy) {
+            Some(j) => j,
             None => {
-                let o = self.judge_blob(&policy, repo, digest).await?;
-                self.remember(key, &policy, &o);
-                o
+                let outcome = self.judge_blob(&policy, repo, digest).await?;
+                let judged = Arc::new(Judged {
+                    project: policy.project.clone(),
+                    repository: repo.as_str().to_owned(),
+                    digest: digest.to_owned(),
+                    outcome: Arc::new(outcome),
+                });
+                self.remember(&self.blob_decisions, &policy, judged.clone());
+                judged
             }
         };
         // Blob decisions follow from manifest decisions already recorded; only refusals are
         // worth a row of their own.
-        if outcome.is_denied() {
-            self.record(&policy, repo, digest, who.subject, &outcome);
+        if judged.outcome.is_denied() {
+            self.record(&judged, who.subject);
         }
-        Ok(outcome)
+        Ok(judged.outcome.clone())
     }
 
     async fn judge_blob(
@@ -451,9 +491,10 @@ impl Enforcer {
             let Some(manifest) = self.source.manifest(repo, &m).await? else {
                 continue;
             };
-            match self.judge_cached(policy, repo, &manifest).await? {
-                Outcome::Denied(r) => refusal = refusal.or(Some(r)),
-                o => return Ok(o),
+            let judged = self.judge_cached(policy, repo, &manifest).await?;
+            match &*judged.outcome {
+                Outcome::Denied(r) => refusal = refusal.or(Some(r.clone())),
+                o => return Ok(o.clone()),
             }
         }
         Ok(Outcome::Denied(match refusal {
@@ -466,35 +507,43 @@ impl Enforcer {
         }))
     }
 
-    fn cached(&self, key: &(String, String), policy: &CompiledPolicy) -> Option<Outcome> {
+    fn cached(
+        &self,
+        map: &DecisionMap,
+        repo: &str,
+        key: &str,
+        policy: &CompiledPolicy,
+    ) -> Option<Arc<Judged>> {
         let generation = self.generation.load(Ordering::Relaxed);
-        let map = self.decisions.lock().ok()?;
-        let c = map.get(key)?;
-        let ttl = if c.outcome.is_denied() {
+        let map = map.read().ok()?;
+        let c = map.get(repo)?.get(key)?;
+        let ttl = if c.judged.outcome.is_denied() {
             self.config.deny_ttl
         } else {
             self.config.allow_ttl
         };
         (c.version == policy.version && c.generation == generation && c.at.elapsed() < ttl)
-            .then(|| c.outcome.clone())
+            .then(|| c.judged.clone())
     }
 
-    fn remember(&self, key: (String, String), policy: &CompiledPolicy, outcome: &Outcome) {
+    fn remember(&self, map: &DecisionMap, policy: &CompiledPolicy, judged: Arc<Judged>) {
         let generation = self.generation.load(Ordering::Relaxed);
-        if let Ok(mut map) = self.decisions.lock() {
-            if map.len() >= MAX_CACHE_ENTRIES {
-                map.clear();
-            }
-            map.insert(
-                key,
-                Cached {
-                    version: policy.version,
-                    generation,
-                    at: Instant::now(),
-                    outcome: outcome.clone(),
-                },
-            );
+        let Ok(mut map) = map.write() else {
+            return;
+        };
+        if self.cached_entries.fetch_add(1, Ordering::Relaxed) >= MAX_CACHE_ENTRIES {
+            map.clear();
+            self.cached_entries.store(0, Ordering::Relaxed);
         }
+        map.entry(judged.repository.clone()).or_default().insert(
+            judged.digest.clone(),
+            Cached {
+                version: policy.version,
+                generation,
+                at: Instant::now(),
+                judged,
+            },
+        );
     }
 
     async fn judge_cached(
@@ -502,14 +551,19 @@ impl Enforcer {
         policy: &CompiledPolicy,
         repo: &RepoName,
         manifest: &StoredManifest,
-    ) -> Result<Outcome, SourceError> {
-        let key = (repo.as_str().to_owned(), manifest.digest.clone());
-        if let Some(o) = self.cached(&key, policy) {
-            return Ok(o);
+    ) -> Result<Arc<Judged>, SourceError> {
+        if let Some(j) = self.cached(&self.decisions, repo.as_str(), &manifest.digest, policy) {
+            return Ok(j);
         }
         let outcome = self.judge(policy, repo, manifest).await?;
-        self.remember(key, policy, &outcome);
-        Ok(outcome)
+        let judged = Arc::new(Judged {
+            project: policy.project.clone(),
+            repository: repo.as_str().to_owned(),
+            digest: manifest.digest.clone(),
+            outcome: Arc::new(outcome),
+        });
+        self.remember(&self.decisions, policy, judged.clone());
+        Ok(judged)
     }
 
     async fn judge(
@@ -841,24 +895,17 @@ impl Enforcer {
         )))
     }
 
-    fn record(
-        &self,
-        policy: &CompiledPolicy,
-        repo: &RepoName,
-        digest: &str,
-        subject: &str,
-        outcome: &Outcome,
-    ) {
+    fn record(&self, judged: &Arc<Judged>, subject: &str) {
+        use std::hash::{Hash as _, Hasher as _};
         let now = (self.now)();
         let key = AuditKey {
-            project: policy.project.clone(),
-            repository: repo.as_str().to_owned(),
-            digest: digest.to_owned(),
+            judged: judged.clone(),
             subject: subject.to_owned(),
-            decision: outcome.label(),
-            reason: outcome.reason().to_owned(),
         };
-        if let Ok(mut audit) = self.audit.lock() {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let shard = (h.finish() as usize) % AUDIT_SHARDS;
+        if let Some(Ok(mut audit)) = self.audit.get(shard).map(Mutex::lock) {
             let e = audit.entry(key).or_insert((0, now, now));
             e.0 += 1;
             e.2 = now;
@@ -867,23 +914,25 @@ impl Enforcer {
 
     /// Writes the folded decisions to the store; called periodically and at shutdown.
     pub async fn flush_audit(&self) -> Result<usize, SourceError> {
-        let pending: Vec<DecisionRecord> = match self.audit.lock() {
-            Ok(mut a) => a
-                .drain()
-                .map(|(k, (count, first_at, last_at))| DecisionRecord {
-                    project: k.project,
-                    repository: k.repository,
-                    digest: k.digest,
+        let mut pending: Vec<DecisionRecord> = Vec::new();
+        for shard in &self.audit {
+            let Ok(mut a) = shard.lock() else {
+                continue;
+            };
+            pending.extend(a.drain().map(|(k, (count, first_at, last_at))| {
+                DecisionRecord {
+                    project: k.judged.project.clone(),
+                    repository: k.judged.repository.clone(),
+                    digest: k.judged.digest.clone(),
                     subject: k.subject,
-                    decision: k.decision.to_owned(),
-                    reason: k.reason,
+                    decision: k.judged.outcome.label().to_owned(),
+                    reason: k.judged.outcome.reason().to_owned(),
                     count,
                     first_at,
                     last_at,
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+                }
+            }));
+        }
         if pending.is_empty() {
             return Ok(0);
         }
@@ -908,6 +957,12 @@ impl Enforcer {
             }
         })
     }
+}
+
+fn not_checked() -> Arc<Outcome> {
+    static NOT_CHECKED: std::sync::LazyLock<Arc<Outcome>> =
+        std::sync::LazyLock::new(|| Arc::new(Outcome::NotChecked));
+    NOT_CHECKED.clone()
 }
 
 fn unix_now() -> i64 {

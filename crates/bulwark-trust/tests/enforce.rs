@@ -200,6 +200,11 @@ fn setup(now: i64) -> (Arc<Fake>, Enforcer) {
     (fake, e)
 }
 
+/// The outcome of a check, owned.
+fn out(r: Result<Arc<Outcome>, SourceError>) -> Outcome {
+    (*r.unwrap()).clone()
+}
+
 fn repo(s: &str) -> RepoName {
     RepoName::parse(s).unwrap()
 }
@@ -238,16 +243,16 @@ async fn signatures_artifacts_publishers_and_blobs() {
 
     // No policy: nothing is checked.
     assert_eq!(
-        e.check_manifest(&app, &unsigned, PULLER).await.unwrap(),
+        out(e.check_manifest(&app, &unsigned, PULLER).await),
         Outcome::NotChecked
     );
 
     fake.set_policy("team", enforce(&release));
     assert!(matches!(
-        e.check_manifest(&app, &signed, PULLER).await.unwrap(),
+        out(e.check_manifest(&app, &signed, PULLER).await),
         Outcome::Allowed(r) if r.contains("release")
     ));
-    let o = e.check_manifest(&app, &unsigned, PULLER).await.unwrap();
+    let o = out(e.check_manifest(&app, &unsigned, PULLER).await);
     assert!(denied(&o).contains("no signatures found"), "{o:?}");
     // Publishers are not gated; the signature manifest itself is an artifact.
     let publisher = Requester {
@@ -255,7 +260,7 @@ async fn signatures_artifacts_publishers_and_blobs() {
         may_push: true,
     };
     assert_eq!(
-        e.check_manifest(&app, &unsigned, publisher).await.unwrap(),
+        out(e.check_manifest(&app, &unsigned, publisher).await),
         Outcome::NotChecked
     );
     let sig = fake
@@ -264,7 +269,7 @@ async fn signatures_artifacts_publishers_and_blobs() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        e.check_manifest(&app, &sig, PULLER).await.unwrap(),
+        out(e.check_manifest(&app, &sig, PULLER).await),
         Outcome::NotChecked
     );
 
@@ -275,32 +280,26 @@ async fn signatures_artifacts_publishers_and_blobs() {
         v["layers"][0]["digest"].as_str().unwrap().to_owned()
     };
     assert!(
-        !e.check_blob(&app, &layer_of(&signed), PULLER)
-            .await
-            .unwrap()
+        !out(e.check_blob(&app, &layer_of(&signed), PULLER).await)
             .is_denied()
     );
-    let o = e
-        .check_blob(&app, &layer_of(&unsigned), PULLER)
-        .await
-        .unwrap();
+    let o = out(e
+        .check_blob(&app, &layer_of(&unsigned), PULLER).await);
     assert!(
         denied(&o).contains("belongs only to images the trust policy refuses"),
         "{o:?}"
     );
     assert!(
-        !e.check_blob(&app, &layer_of(&sig), PULLER)
-            .await
-            .unwrap()
+        !out(e.check_blob(&app, &layer_of(&sig), PULLER).await)
             .is_denied()
     );
     let orphan = fake.put_blob(b"orphan");
-    let o = e.check_blob(&app, &orphan, PULLER).await.unwrap();
+    let o = out(e.check_blob(&app, &orphan, PULLER).await);
     assert!(denied(&o).contains("not part of any image"), "{o:?}");
 
     // Decisions are folded for the audit log.
     for _ in 0..3 {
-        e.check_manifest(&app, &unsigned, PULLER).await.unwrap();
+        out(e.check_manifest(&app, &unsigned, PULLER).await);
     }
     assert!(e.flush_audit().await.unwrap() > 0);
     let rows = fake.decisions.lock().unwrap().clone();
@@ -323,9 +322,7 @@ async fn the_cache_follows_policy_versions_and_content_changes() {
     let image = fake.image("team/app", 1);
     fake.set_policy("team", enforce(&release));
     assert!(
-        e.check_manifest(&app, &image, PULLER)
-            .await
-            .unwrap()
+        out(e.check_manifest(&app, &image, PULLER).await)
             .is_denied()
     );
 
@@ -333,9 +330,7 @@ async fn the_cache_follows_policy_versions_and_content_changes() {
     fake.sign("team/app", &image.digest, &release, "team/app");
     let reads = fake.manifest_reads.load(Ordering::Relaxed);
     assert!(
-        e.check_manifest(&app, &image, PULLER)
-            .await
-            .unwrap()
+        out(e.check_manifest(&app, &image, PULLER).await)
             .is_denied()
     );
     assert_eq!(
@@ -345,15 +340,13 @@ async fn the_cache_follows_policy_versions_and_content_changes() {
     );
     e.content_changed();
     assert!(
-        !e.check_manifest(&app, &image, PULLER)
-            .await
-            .unwrap()
+        !out(e.check_manifest(&app, &image, PULLER).await)
             .is_denied()
     );
 
     // A new policy version (trusting another key) decides afresh.
     fake.set_policy("team", enforce(&other));
-    let o = e.check_manifest(&app, &image, PULLER).await.unwrap();
+    let o = out(e.check_manifest(&app, &image, PULLER).await);
     assert!(
         denied(&o).contains("not by a key the policy trusts"),
         "{o:?}"
@@ -364,7 +357,7 @@ async fn the_cache_follows_policy_versions_and_content_changes() {
     let copied = fake.image("team/copy", 1);
     assert_eq!(copied.digest, image.digest);
     fake.sign("team/copy", &copied.digest, &other, "team/app");
-    let o = e.check_manifest(&copy, &copied, PULLER).await.unwrap();
+    let o = out(e.check_manifest(&copy, &copied, PULLER).await);
     assert!(denied(&o).contains("is for repository"), "{o:?}");
 }
 
@@ -394,7 +387,7 @@ async fn vulnerability_gate() {
     );
     let gate = |allow: Value, unscanned: &str| json!({"vulnerabilities": {"refuse_severity": "high", "allowlist": allow, "unscanned": unscanned}});
     fake.set_policy("team", gate(json!([]), "allow"));
-    let o = e.check_manifest(&app, &scanned, PULLER).await.unwrap();
+    let o = out(e.check_manifest(&app, &scanned, PULLER).await);
     let why = denied(&o);
     assert!(
         why.contains("2 finding(s) of severity High or higher"),
@@ -406,7 +399,7 @@ async fn vulnerability_gate() {
     );
     assert!(!why.contains("DSA-3"), "{why}");
     assert!(matches!(
-        e.check_manifest(&app, &unscanned, PULLER).await.unwrap(),
+        out(e.check_manifest(&app, &unscanned, PULLER).await),
         Outcome::Allowed(_)
     ));
 
@@ -418,13 +411,13 @@ async fn vulnerability_gate() {
             "refuse",
         ),
     );
-    let o = e.check_manifest(&app, &scanned, PULLER).await.unwrap();
+    let o = out(e.check_manifest(&app, &scanned, PULLER).await);
     let why = denied(&o);
     assert!(
         why.contains("1 finding(s)") && why.contains("DSA-2"),
         "{why}"
     );
-    let o = e.check_manifest(&app, &unscanned, PULLER).await.unwrap();
+    let o = out(e.check_manifest(&app, &unscanned, PULLER).await);
     assert!(denied(&o).contains("has not been scanned"), "{o:?}");
 
     fake.set_policy(
@@ -432,7 +425,7 @@ async fn vulnerability_gate() {
         gate(json!([{"id": "DSA-1"}, {"id": "CVE-2024-0002"}]), "allow"),
     );
     assert!(matches!(
-        e.check_manifest(&app, &scanned, PULLER).await.unwrap(),
+        out(e.check_manifest(&app, &scanned, PULLER).await),
         Outcome::Allowed(_)
     ));
 }
@@ -448,14 +441,14 @@ async fn warn_mode_serves_and_records() {
     policy["repositories"] = json!(["team/app"]);
     fake.set_policy("team", policy);
     assert!(matches!(
-        e.check_manifest(&app, &image, PULLER).await.unwrap(),
+        out(e.check_manifest(&app, &image, PULLER).await),
         Outcome::Warned(r) if r.contains("no signature")
     ));
     // Outside the policy's repositories nothing is checked.
     let other = repo("team/other");
     let image2 = fake.image("team/other", 9);
     assert_eq!(
-        e.check_manifest(&other, &image2, PULLER).await.unwrap(),
+        out(e.check_manifest(&other, &image2, PULLER).await),
         Outcome::NotChecked
     );
     e.flush_audit().await.unwrap();

@@ -345,7 +345,7 @@ pub(super) async fn signatures(
         .evaluate(&repo, &manifest)
         .await
         .map_err(internal)?;
-    let (decision, reason) = match &outcome {
+    let (decision, reason) = match &*outcome {
         Outcome::NotChecked => ("not-checked", String::new()),
         Outcome::Allowed(r) => ("allowed", r.clone()),
         Outcome::Warned(r) => ("warned", r.clone()),
