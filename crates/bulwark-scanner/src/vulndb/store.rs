@@ -502,6 +502,29 @@ struct Memory {
     advisories: BTreeMap<(FeedSource, String), Advisory>,
     ranges: BTreeMap<(FeedSource, String), Vec<AffectedRange>>,
     log: Vec<ImportLogEntry>,
+    /// (ecosystem, package) → advisories with a range for it; rebuilt on the first lookup
+    /// after an import, so a lookup does not walk every stored range.
+    index: Option<PackageIndex>,
+}
+
+type PackageIndex = HashMap<(String, String), BTreeSet<(FeedSource, String)>>;
+
+impl Memory {
+    fn index(&mut self) -> &PackageIndex {
+        let ranges = &self.ranges;
+        self.index.get_or_insert_with(|| {
+            let mut index = PackageIndex::new();
+            for (key, list) in ranges {
+                for r in list {
+                    index
+                        .entry((r.ecosystem.clone(), r.package.clone()))
+                        .or_default()
+                        .insert(key.clone());
+                }
+            }
+            index
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -527,6 +550,7 @@ impl VulnStore for MemoryStore {
         _now: i64,
     ) -> StoreResult<ImportSummary> {
         let mut m = self.lock()?;
+        m.index = None;
         let mut summary = ImportSummary::default();
         for (source, (advisories, ranges)) in split_by_source(batch) {
             let mut existing = Existing::default();
@@ -583,10 +607,20 @@ impl VulnStore for MemoryStore {
     }
 
     async fn lookup(&self, ecosystem: &str, packages: &[String]) -> StoreResult<Vec<Candidate>> {
-        let m = self.lock()?;
+        let mut m = self.lock()?;
         let wanted: BTreeSet<&str> = packages.iter().map(String::as_str).collect();
+        let index = m.index();
+        let keys: BTreeSet<(FeedSource, String)> = wanted
+            .iter()
+            .filter_map(|p| index.get(&(ecosystem.to_owned(), (*p).to_owned())))
+            .flatten()
+            .cloned()
+            .collect();
         let mut out = Vec::new();
-        for (key, ranges) in &m.ranges {
+        for key in &keys {
+            let Some(ranges) = m.ranges.get(key) else {
+                continue;
+            };
             let hits: Vec<AffectedRange> = ranges
                 .iter()
                 .filter(|r| r.ecosystem == ecosystem && wanted.contains(r.package.as_str()))
