@@ -559,18 +559,15 @@ impl MetadataStore for PostgresStore {
         digest: &Digest,
         limit: u32,
     ) -> Result<Vec<Digest>> {
-        let found: Vec<String> = sqlx::query_scalar(
+        self.related_manifests(
             "SELECT mb.manifest_digest FROM manifest_blobs mb
              JOIN repositories r ON r.id = mb.repo_id
              WHERE r.name = $1 AND mb.blob_digest = $2 ORDER BY mb.manifest_digest LIMIT $3",
+            repo,
+            digest,
+            limit,
         )
-        .bind(repo.as_str())
-        .bind(digest.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
         .await
-        .map_err(db)?;
-        found.iter().map(|d| parse_digest(d)).collect()
     }
 
     async fn parent_manifests(
@@ -579,18 +576,15 @@ impl MetadataStore for PostgresStore {
         digest: &Digest,
         limit: u32,
     ) -> Result<Vec<Digest>> {
-        let found: Vec<String> = sqlx::query_scalar(
+        self.related_manifests(
             "SELECT mc.parent_digest FROM manifest_children mc
              JOIN repositories r ON r.id = mc.repo_id
              WHERE r.name = $1 AND mc.child_digest = $2 ORDER BY mc.parent_digest LIMIT $3",
+            repo,
+            digest,
+            limit,
         )
-        .bind(repo.as_str())
-        .bind(digest.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
         .await
-        .map_err(db)?;
-        found.iter().map(|d| parse_digest(d)).collect()
     }
 
     async fn put_manifest(
@@ -988,5 +982,26 @@ impl MetadataStore for PostgresStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+impl PostgresStore {
+    /// Manifest digests of `repo` that `sql` relates to `digest` (bound as repository name,
+    /// digest, limit).
+    async fn related_manifests(
+        &self,
+        sql: &'static str,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let found: Vec<String> = sqlx::query_scalar(sql)
+            .bind(repo.as_str())
+            .bind(digest.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        found.iter().map(|d| parse_digest(d)).collect()
     }
 }

@@ -378,18 +378,15 @@ impl MetadataStore for SqliteStore {
         digest: &Digest,
         limit: u32,
     ) -> Result<Vec<Digest>> {
-        let found: Vec<String> = sqlx::query_scalar(
+        self.related_manifests(
             "SELECT mb.manifest_digest FROM manifest_blobs mb
              JOIN repositories r ON r.id = mb.repo_id
              WHERE r.name = ? AND mb.blob_digest = ? ORDER BY mb.manifest_digest LIMIT ?",
+            repo,
+            digest,
+            limit,
         )
-        .bind(repo.as_str())
-        .bind(digest.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
         .await
-        .map_err(db)?;
-        found.iter().map(|d| parse_digest(d)).collect()
     }
 
     async fn parent_manifests(
@@ -398,18 +395,15 @@ impl MetadataStore for SqliteStore {
         digest: &Digest,
         limit: u32,
     ) -> Result<Vec<Digest>> {
-        let found: Vec<String> = sqlx::query_scalar(
+        self.related_manifests(
             "SELECT mc.parent_digest FROM manifest_children mc
              JOIN repositories r ON r.id = mc.repo_id
              WHERE r.name = ? AND mc.child_digest = ? ORDER BY mc.parent_digest LIMIT ?",
+            repo,
+            digest,
+            limit,
         )
-        .bind(repo.as_str())
-        .bind(digest.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
         .await
-        .map_err(db)?;
-        found.iter().map(|d| parse_digest(d)).collect()
     }
 
     async fn put_manifest(
@@ -722,5 +716,26 @@ impl MetadataStore for SqliteStore {
         .await
         .map_err(db)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+impl SqliteStore {
+    /// Manifest digests of `repo` that `sql` relates to `digest` (bound as repository name,
+    /// digest, limit).
+    async fn related_manifests(
+        &self,
+        sql: &'static str,
+        repo: &RepoName,
+        digest: &Digest,
+        limit: u32,
+    ) -> Result<Vec<Digest>> {
+        let found: Vec<String> = sqlx::query_scalar(sql)
+            .bind(repo.as_str())
+            .bind(digest.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        found.iter().map(|d| parse_digest(d)).collect()
     }
 }

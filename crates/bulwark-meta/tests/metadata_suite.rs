@@ -597,6 +597,71 @@ async fn check_referrers(s: &dyn MetadataStore) {
 
 // ---- garbage collection -------------------------------------------------------------------
 
+/// Which manifests use a blob and which indexes list a manifest, for trust decisions on blobs
+/// and platform manifests: per repository, ordered, limited.
+async fn check_manifest_relations(s: &dyn MetadataStore) {
+    let r = repo("rel/app");
+    let other = repo("rel/other");
+    let (shared, own) = (dg("shared-layer"), dg("own-layer"));
+    for b in [&shared, &own] {
+        s.blob_committed(&r, b, 1, 100).await.unwrap();
+        s.link_blob(&other, b, 100).await.unwrap();
+    }
+    let a = image("rel-a", &[(&shared, 1)]);
+    let b = image("rel-b", &[(&shared, 1), (&own, 1)]);
+    put_ok(s, &r, &a, Some("a"), 100).await;
+    put_ok(s, &r, &b, Some("b"), 100).await;
+    put_ok(s, &other, &a, Some("a"), 100).await;
+    let mut both = vec![a.digest.clone(), b.digest.clone()];
+    both.sort();
+    assert_eq!(s.manifests_using_blob(&r, &shared, 10).await.unwrap(), both);
+    assert_eq!(
+        s.manifests_using_blob(&r, &shared, 1).await.unwrap(),
+        both[..1].to_vec()
+    );
+    assert_eq!(
+        s.manifests_using_blob(&r, &own, 10).await.unwrap(),
+        vec![b.digest.clone()]
+    );
+    assert_eq!(
+        s.manifests_using_blob(&other, &own, 10).await.unwrap(),
+        Vec::<Digest>::new()
+    );
+    assert!(
+        s.manifests_using_blob(&repo("rel/none"), &own, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let i1 = index("rel-i1", &[&a.digest, &b.digest]);
+    let i2 = index("rel-i2", &[&a.digest]);
+    put_ok(s, &r, &i1, Some("multi"), 100).await;
+    put_ok(s, &r, &i2, None, 100).await;
+    let mut parents = vec![i1.digest.clone(), i2.digest.clone()];
+    parents.sort();
+    assert_eq!(
+        s.parent_manifests(&r, &a.digest, 10).await.unwrap(),
+        parents
+    );
+    assert_eq!(
+        s.parent_manifests(&r, &b.digest, 10).await.unwrap(),
+        vec![i1.digest.clone()]
+    );
+    assert!(
+        s.parent_manifests(&other, &a.digest, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.parent_manifests(&r, &i1.digest, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn check_gc_manifests(s: &dyn MetadataStore) {
     let (r, other) = (repo("app"), repo("other"));
     const OLD: i64 = 1_000;
@@ -1117,6 +1182,7 @@ macro_rules! all_checks {
             check_list_tags,
             check_list_repositories,
             check_referrers,
+            check_manifest_relations,
             check_gc_manifests,
             check_gc_links,
             check_unlinked_blobs,
