@@ -919,19 +919,20 @@ impl Enforcer {
             let Ok(mut a) = shard.lock() else {
                 continue;
             };
-            pending.extend(a.drain().map(|(k, (count, first_at, last_at))| {
-                DecisionRecord {
-                    project: k.judged.project.clone(),
-                    repository: k.judged.repository.clone(),
-                    digest: k.judged.digest.clone(),
-                    subject: k.subject,
-                    decision: k.judged.outcome.label().to_owned(),
-                    reason: k.judged.outcome.reason().to_owned(),
-                    count,
-                    first_at,
-                    last_at,
-                }
-            }));
+            pending.extend(
+                a.drain()
+                    .map(|(k, (count, first_at, last_at))| DecisionRecord {
+                        project: k.judged.project.clone(),
+                        repository: k.judged.repository.clone(),
+                        digest: k.judged.digest.clone(),
+                        subject: k.subject,
+                        decision: k.judged.outcome.label().to_owned(),
+                        reason: k.judged.outcome.reason().to_owned(),
+                        count,
+                        first_at,
+                        last_at,
+                    }),
+            );
         }
         if pending.is_empty() {
             return Ok(0);

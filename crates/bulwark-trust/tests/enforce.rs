@@ -279,20 +279,13 @@ async fn signatures_artifacts_publishers_and_blobs() {
         let v: Value = serde_json::from_slice(&m.bytes).unwrap();
         v["layers"][0]["digest"].as_str().unwrap().to_owned()
     };
-    assert!(
-        !out(e.check_blob(&app, &layer_of(&signed), PULLER).await)
-            .is_denied()
-    );
-    let o = out(e
-        .check_blob(&app, &layer_of(&unsigned), PULLER).await);
+    assert!(!out(e.check_blob(&app, &layer_of(&signed), PULLER).await).is_denied());
+    let o = out(e.check_blob(&app, &layer_of(&unsigned), PULLER).await);
     assert!(
         denied(&o).contains("belongs only to images the trust policy refuses"),
         "{o:?}"
     );
-    assert!(
-        !out(e.check_blob(&app, &layer_of(&sig), PULLER).await)
-            .is_denied()
-    );
+    assert!(!out(e.check_blob(&app, &layer_of(&sig), PULLER).await).is_denied());
     let orphan = fake.put_blob(b"orphan");
     let o = out(e.check_blob(&app, &orphan, PULLER).await);
     assert!(denied(&o).contains("not part of any image"), "{o:?}");
@@ -321,28 +314,19 @@ async fn the_cache_follows_policy_versions_and_content_changes() {
     let app = repo("team/app");
     let image = fake.image("team/app", 1);
     fake.set_policy("team", enforce(&release));
-    assert!(
-        out(e.check_manifest(&app, &image, PULLER).await)
-            .is_denied()
-    );
+    assert!(out(e.check_manifest(&app, &image, PULLER).await).is_denied());
 
     // Signed now, but the refusal is cached until content changes here...
     fake.sign("team/app", &image.digest, &release, "team/app");
     let reads = fake.manifest_reads.load(Ordering::Relaxed);
-    assert!(
-        out(e.check_manifest(&app, &image, PULLER).await)
-            .is_denied()
-    );
+    assert!(out(e.check_manifest(&app, &image, PULLER).await).is_denied());
     assert_eq!(
         fake.manifest_reads.load(Ordering::Relaxed),
         reads,
         "served from the cache"
     );
     e.content_changed();
-    assert!(
-        !out(e.check_manifest(&app, &image, PULLER).await)
-            .is_denied()
-    );
+    assert!(!out(e.check_manifest(&app, &image, PULLER).await).is_denied());
 
     // A new policy version (trusting another key) decides afresh.
     fake.set_policy("team", enforce(&other));
