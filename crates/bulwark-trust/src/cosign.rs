@@ -322,21 +322,22 @@ pub struct SignatureArtifact {
     pub blobs: Vec<Blob>,
 }
 
+/// An OCI or Docker image manifest as signature artifacts use it (cosign's and Notation's).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ImageManifest {
-    schema_version: u32,
+pub(crate) struct ImageManifest {
+    pub(crate) schema_version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
+    pub(crate) media_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    artifact_type: Option<String>,
-    config: Descriptor,
+    pub(crate) artifact_type: Option<String>,
+    pub(crate) config: Descriptor,
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub(crate) layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    subject: Option<Descriptor>,
+    pub(crate) subject: Option<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<String, String>>,
+    pub(crate) annotations: Option<BTreeMap<String, String>>,
 }
 
 fn signature_layers(signatures: &[SignedPayload]) -> Result<Vec<Blob>, ArtifactError> {

@@ -43,8 +43,8 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use crate::cosign::{
-    ArtifactError, Blob, DOCKER_MANIFEST, Descriptor, OCI_EMPTY, OCI_EMPTY_CONTENT, OCI_MANIFEST,
-    SignatureArtifact, sha256_digest,
+    ArtifactError, Blob, DOCKER_MANIFEST, Descriptor, ImageManifest, OCI_EMPTY, OCI_EMPTY_CONTENT,
+    OCI_MANIFEST, SignatureArtifact, sha256_digest,
 };
 
 /// Media type of the JWS envelope.
@@ -1430,23 +1430,6 @@ pub fn chain_thumbprints(envelope: &[u8], media_type: &str) -> Result<Vec<String
         .iter()
         .map(ParsedCert::thumbprint)
         .collect())
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImageManifest {
-    schema_version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    media_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    artifact_type: Option<String>,
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<String, String>>,
 }
 
 /// The OCI 1.1 signature manifest Notation pushes for `subject` holding one `envelope` of
