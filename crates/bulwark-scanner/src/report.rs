@@ -8,7 +8,8 @@
 //! |---|---|---|---|
 //! | dpkg | `Debian:<release>` (`Debian:12`, or a codename's number: `trixie` → `13`; tracker and OSV) | source package (`Source:`, else the binary name) | source version (else the binary version) |
 //! | apk | `Alpine:<x.y branch>` (`Alpine:v3.18`, `Alpine:edge`) | origin (else the name) | package version |
-//! | rpm | `<distro>:<major>` | name | version |
+//! | dpkg (Ubuntu) | `Ubuntu:<VERSION_ID>` and `Ubuntu:<VERSION_ID>:LTS` (not `Ubuntu:Pro:…`) | source package | source version |
+//! | rpm | `<distro>:<major>`; for RHEL also Red Hat CSAF's `Red Hat:enterprise_linux:<major>` and `…:<major>::<repo>` (`baseos`, `appstream`, `crb`, …; not EUS/ELS streams) | source RPM name (else the name) | version |
 //! | python / npm / cargo / composer / gem / go / maven | `PyPI`, `npm`, `crates.io`, `Packagist`, `RubyGems`, `Go`, `Maven` | name | version |
 //!
 //! The distro release comes from [`Distro::feed_key`]; OS packages of an
@@ -314,6 +315,49 @@ fn query_for(p: &ImagePackage, distro: Option<&Distro>) -> Result<Option<Query>,
     }))
 }
 
+/// Red Hat repositories named in CSAF product CPEs
+/// (`cpe:/a:redhat:enterprise_linux:9::appstream`): RHEL 8 and 9, then 7.
+const RED_HAT_REPOS: &[&str] = &[
+    "baseos",
+    "appstream",
+    "crb",
+    "supplementary",
+    "highavailability",
+    "resilientstorage",
+    "sap",
+    "sap_hana",
+    "nfv",
+    "realtime",
+    "server",
+    "client",
+    "workstation",
+    "computenode",
+];
+
+/// Every ecosystem name under which feeds describe the release an image
+/// query names (see the module docs): Ubuntu's OSV records mark LTS
+/// releases (`Ubuntu:22.04:LTS`); Red Hat's CSAF names the platform CPE
+/// (`Red Hat:enterprise_linux:9::baseos`) where the image knows `Red Hat:9`.
+/// Ubuntu Pro and Red Hat EUS/ELS streams are not included: an image does
+/// not say it is entitled to them.
+pub fn feed_ecosystems(ecosystem: &str) -> Vec<String> {
+    let mut out = vec![ecosystem.to_owned()];
+    if let Some(release) = ecosystem.strip_prefix("Ubuntu:")
+        && !release.is_empty()
+        && !release.contains(':')
+    {
+        out.push(format!("{ecosystem}:LTS"));
+    } else if let Some(major) = ecosystem.strip_prefix("Red Hat:")
+        && !major.is_empty()
+        && major.bytes().all(|b| b.is_ascii_digit())
+    {
+        let platform = format!("Red Hat:enterprise_linux:{major}");
+        out.extend(RED_HAT_REPOS.iter().map(|r| format!("{platform}::{r}")));
+        out.push(platform);
+    }
+    out
+}
+
 fn feed_rank(source: FeedSource) -> u8 {
     match source {
         FeedSource::DebianTracker | FeedSource::AlpineSecdb | FeedSource::RedHatCsaf => 0,
@@ -355,25 +399,57 @@ pub async fn match_packages(
             }
         }
     }
-    // Candidates by (ecosystem, package name).
+    // Candidates by (ecosystem, package name); an ecosystem is looked up
+    // under every name feeds give it.
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut by_package: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut feed_names: HashMap<&str, Vec<String>> = HashMap::new();
     for (ecosystem, set) in &names {
         let list: Vec<String> = set.iter().cloned().collect();
-        for c in store.lookup(ecosystem, &list).await? {
-            if c.advisory.withdrawn.is_some() {
-                continue;
+        let aliases = feed_ecosystems(ecosystem);
+        // An advisory found under two names of one release is one
+        // candidate; with a single name (most releases) nothing merges.
+        let merge = aliases.len() > 1;
+        let mut seen: HashMap<(FeedSource, String), usize> = HashMap::new();
+        for alias in &aliases {
+            for c in store.lookup(alias, &list).await? {
+                if c.advisory.withdrawn.is_some() {
+                    continue;
+                }
+                let key = merge.then(|| (c.advisory.source, c.advisory.id.clone()));
+                let existing = key.as_ref().and_then(|k| seen.get(k).copied());
+                let index = match existing {
+                    Some(i) => {
+                        if let Some(first) = candidates.get_mut(i) {
+                            first.ranges.extend(c.ranges);
+                        }
+                        i
+                    }
+                    None => {
+                        let i = candidates.len();
+                        if let Some(k) = key {
+                            seen.insert(k, i);
+                        }
+                        candidates.push(c);
+                        i
+                    }
+                };
+                let Some(stored) = candidates.get(index) else {
+                    continue;
+                };
+                let pkgs: BTreeSet<&str> =
+                    stored.ranges.iter().map(|r| r.package.as_str()).collect();
+                for name in pkgs {
+                    let hits = by_package
+                        .entry((ecosystem.clone(), name.to_owned()))
+                        .or_default();
+                    if existing.is_none() || !hits.contains(&index) {
+                        hits.push(index);
+                    }
+                }
             }
-            let index = candidates.len();
-            let pkgs: BTreeSet<&str> = c.ranges.iter().map(|r| r.package.as_str()).collect();
-            for name in pkgs {
-                by_package
-                    .entry((ecosystem.clone(), name.to_owned()))
-                    .or_default()
-                    .push(index);
-            }
-            candidates.push(c);
         }
+        feed_names.insert(ecosystem.as_str(), aliases);
     }
 
     let mut findings: Vec<Finding> = Vec::new();
@@ -382,6 +458,7 @@ pub async fn match_packages(
         let Some(hits) = by_package.get(&(q.ecosystem.clone(), q.name.clone())) else {
             continue;
         };
+        let names_of_release = feed_names.get(q.ecosystem.as_str());
         let mut per_package: Vec<Finding> = Vec::new();
         // Vulnerabilities a distro feed says this version is not affected by.
         let mut cleared: BTreeSet<&str> = BTreeSet::new();
@@ -392,7 +469,10 @@ pub async fn match_packages(
             let ranges: Vec<&AffectedRange> = c
                 .ranges
                 .iter()
-                .filter(|r| r.ecosystem == q.ecosystem && r.package == q.name)
+                .filter(|r| {
+                    r.package == q.name
+                        && names_of_release.is_some_and(|a| a.contains(&r.ecosystem))
+                })
                 .collect();
             let Some(first) = ranges.first() else {
                 continue;

@@ -228,7 +228,7 @@ const GO_WANT: &[(&str, &str)] = &[
 
 #[test]
 fn go_binary_built_by_go() {
-    let pkgs = parse_as("go/hello.elf", "usr/local/bin/hello", Parser::GoBinary);
+    let pkgs = parse_as("go/hello.elf", "usr/local/bin/hello", Parser::Executable);
     assert_eq!(summary(&pkgs), pairs(GO_WANT));
     assert!(pkgs.iter().all(|p| p.kind == PackageKind::Go));
     assert_eq!(pkgs[0].purl, "pkg:golang/stdlib@1.19.8");
@@ -236,7 +236,7 @@ fn go_binary_built_by_go() {
     // The compact record the scan keeps parses to the same packages.
     let record = gobinary::extract(&fixture("go/hello.elf")).unwrap();
     assert!(record.starts_with(gobinary::MAGIC));
-    let again = parse_bytes_as(&record, "usr/local/bin/hello", Parser::GoBinary);
+    let again = parse_bytes_as(&record, "usr/local/bin/hello", Parser::Executable);
     assert_eq!(again, pkgs);
 }
 
@@ -244,7 +244,7 @@ fn go_binary_built_by_go() {
 fn go_inline_build_info_on_hand_built_bytes() {
     let modinfo = "path\tgithub.com/acme/tool\nmod\tgithub.com/acme/tool\tv1.4.0\th1:x=\ndep\tgolang.org/x/net\tv0.17.0\th1:y=\ndep\tgithub.com/old/lib\tv1.0.0\th1:z=\n=>\tgithub.com/new/lib\tv1.1.0\th1:w=\n";
     let elf = inline_elf("go1.21.3", modinfo);
-    let pkgs = parse_bytes_as(&elf, "usr/bin/tool", Parser::GoBinary);
+    let pkgs = parse_bytes_as(&elf, "usr/bin/tool", Parser::Executable);
     assert_eq!(
         summary(&pkgs),
         pairs(&[

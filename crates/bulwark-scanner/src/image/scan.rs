@@ -43,7 +43,7 @@ pub const RELEASE_FILES: &[&str] = &[
 /// The default predicate for which files' content to read: every file an
 /// inventory parser handles, and the release files distro detection reads.
 ///
-/// That includes possible Go executables, which can sit anywhere: by path
+/// That includes possible Go and Rust executables, which can sit anywhere: by path
 /// alone (the predicate runs before the content is seen), extensionless
 /// files outside data trees such as `usr/share` and `etc` (see
 /// [`inventory::gobinary::is_candidate`]), and Java archives (`*.jar`,
@@ -56,16 +56,17 @@ pub fn default_wanted(path: &str) -> bool {
 
 /// With [`ScanOptions::compact`]: replaces the content of an executable or
 /// Java archive routed to the Go or Java parser by the small record that
-/// parser reads back ([`inventory::gobinary::extract`],
-/// [`inventory::java::extract`]); an ELF file with no Go build info loses
-/// its content. Other content (scripts, text) is left as read.
+/// parser reads back ([`inventory::extract_executable`],
+/// [`inventory::java::extract`]); an ELF file with neither Go build info
+/// nor `cargo auditable` data loses its content. Other content (scripts,
+/// text) is left as read.
 fn compact(mut entry: Entry) -> Entry {
     let Content::Loaded(bytes) = &entry.content else {
         return entry;
     };
     match inventory::parser_for(&entry.path) {
-        Some(Parser::GoBinary) if bytes.starts_with(b"\x7fELF") => {
-            entry.content = match inventory::gobinary::extract(bytes) {
+        Some(Parser::Executable) if bytes.starts_with(b"\x7fELF") => {
+            entry.content = match inventory::extract_executable(bytes) {
                 Some(record) => Content::Loaded(record),
                 None => Content::Skipped,
             };

@@ -18,7 +18,7 @@
 //! | rpm database (sqlite) | `var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite` | [`rpm`] |
 //! | rpm database (Berkeley DB, reported unsupported) | `var/lib/rpm/Packages` | [`rpm`] |
 //! | Java archives | `**/*.jar`, `**/*.war`, `**/*.ear` | [`java`] |
-//! | Go executables | extensionless files outside data trees ([`gobinary::is_candidate`]) | [`gobinary`] |
+//! | Go executables, Rust executables built with `cargo auditable` (ELF) | extensionless files outside data trees ([`gobinary::is_candidate`]) | [`gobinary`], [`rustbinary`] |
 //!
 //! Every input is untrusted. Parsers never panic; files over
 //! [`MAX_FILE_BYTES`] or with more than [`MAX_ENTRIES`] entries are refused
@@ -38,6 +38,7 @@ pub mod cargo;
 pub mod composer;
 mod control;
 pub mod dpkg;
+mod elf;
 pub mod gem;
 pub mod gobinary;
 pub mod java;
@@ -45,6 +46,7 @@ pub mod npm;
 mod purl;
 pub mod python;
 pub mod rpm;
+pub mod rustbinary;
 
 /// Files larger than this are refused.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -177,16 +179,18 @@ pub enum Parser {
     /// The Berkeley DB rpm database, `var/lib/rpm/Packages`: recognised
     /// and reported as unsupported.
     RpmBerkeley,
-    /// A possible Go executable (or the compact build-info record the
-    /// image scan keeps of one).
-    GoBinary,
+    /// A possible Go or `cargo auditable` Rust executable (or the compact
+    /// record the image scan keeps of one); see [`parse_executable`].
+    Executable,
     /// A `.jar`, `.war` or `.ear` (or the compact record the image scan
     /// keeps of one).
     JavaArchive,
 }
 
 impl Parser {
-    /// The kind of package this parser yields.
+    /// The kind of package this parser yields. A [`Parser::Executable`]
+    /// yields [`PackageKind::Go`] modules, or [`PackageKind::Cargo`] crates
+    /// for a Rust executable; `Go` is returned for it.
     pub fn kind(self) -> PackageKind {
         match self {
             Parser::DpkgStatus | Parser::DpkgStatusD => PackageKind::Dpkg,
@@ -197,7 +201,7 @@ impl Parser {
             Parser::ComposerLock => PackageKind::Composer,
             Parser::Gemspec => PackageKind::RubyGem,
             Parser::RpmSqlite | Parser::RpmBerkeley => PackageKind::Rpm,
-            Parser::GoBinary => PackageKind::Go,
+            Parser::Executable => PackageKind::Go,
             Parser::JavaArchive => PackageKind::Maven,
         }
     }
@@ -224,7 +228,7 @@ impl Parser {
             Parser::Gemspec => gem::parse_gemspec(path, contents),
             Parser::RpmSqlite => rpm::parse_sqlite(path, contents, distro),
             Parser::RpmBerkeley => rpm::parse_berkeley(path, contents),
-            Parser::GoBinary => gobinary::parse(path, contents),
+            Parser::Executable => parse_executable(path, contents),
             Parser::JavaArchive => java::parse_archive(path, contents),
         }
     }
@@ -305,9 +309,30 @@ pub fn parser_for(path: &str) -> Option<Parser> {
         return Some(Parser::JavaArchive);
     }
     if gobinary::is_candidate(path) {
-        return Some(Parser::GoBinary);
+        return Some(Parser::Executable);
     }
     None
+}
+
+/// Parses a possible executable: a compact record of either parser, or an
+/// ELF file, read for Go build info and for `cargo auditable` data (a
+/// binary could carry both).
+pub fn parse_executable(path: &str, contents: &[u8]) -> Result<Vec<Package>, InventoryError> {
+    if contents.starts_with(rustbinary::MAGIC) {
+        return rustbinary::parse(path, contents);
+    }
+    let mut found = gobinary::parse(path, contents)?;
+    if !contents.starts_with(gobinary::MAGIC) {
+        found.extend(rustbinary::parse(path, contents)?);
+    }
+    Ok(found)
+}
+
+/// Compacts an executable for the image scan: the Go build-info record,
+/// else the `cargo auditable` one; `None` when it has neither (when it has
+/// both, the Go record is kept).
+pub fn extract_executable(contents: &[u8]) -> Option<Vec<u8>> {
+    gobinary::extract(contents).or_else(|| rustbinary::extract(contents))
 }
 
 /// Parses `contents` with the parser [`parser_for`] picks for `path`;
@@ -419,7 +444,7 @@ mod tests {
             ("var/lib/dpkg/status.d/", None),
             ("var/lib/dpkg/status.d/sub/x", None),
             // Not the dpkg database; extensionless, so a possible Go binary.
-            ("opt/var/lib/dpkg/status", Some(Parser::GoBinary)),
+            ("opt/var/lib/dpkg/status", Some(Parser::Executable)),
             ("lib/apk/db/installed", Some(Parser::ApkInstalled)),
             ("lib/apk/db/lock", None),
             (
@@ -491,8 +516,8 @@ mod tests {
                 "usr/local/tomcat/webapps/ROOT.war",
                 Some(Parser::JavaArchive),
             ),
-            ("usr/local/bin/helm", Some(Parser::GoBinary)),
-            ("manager", Some(Parser::GoBinary)),
+            ("usr/local/bin/helm", Some(Parser::Executable)),
+            ("manager", Some(Parser::Executable)),
             ("usr/share/zoneinfo/UTC", None),
             ("etc/passwd", None),
             ("", None),
@@ -527,7 +552,7 @@ mod tests {
             Parser::Gemspec,
             Parser::RpmSqlite,
             Parser::RpmBerkeley,
-            Parser::GoBinary,
+            Parser::Executable,
             Parser::JavaArchive,
         ] {
             let err = p.parse("f", &big, None).unwrap_err();
