@@ -416,6 +416,15 @@ impl Registry {
         self.blobs.read_blob(digest, range).await
     }
 
+    /// A blob (or a range) as a stream of chunks, for a response body.
+    pub async fn stream_blob(
+        &self,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<ByteStream> {
+        self.blobs.stream_blob(digest, range).await
+    }
+
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         if self.meta.unlink_blob(repo, digest).await? {
             return Ok(());

@@ -13,6 +13,9 @@ use crate::Result;
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
+/// Chunk size of the default [`BlobStore::stream_blob`].
+const STREAM_CHUNK: usize = 256 * 1024;
+
 /// Content-addressed blob bytes and in-progress upload data.
 ///
 /// Uploads are identified by an opaque id. Data is appended to a temporary object, and only
@@ -43,6 +46,15 @@ pub trait BlobStore: Send + Sync {
     async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>>;
     /// Read a blob, or one range of it.
     async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader>;
+    /// The same bytes as [`BlobStore::read_blob`] as a stream of chunks, for serving a
+    /// response body; backends override it to hand over their own buffers without re-copying.
+    async fn stream_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<ByteStream> {
+        let reader = self.read_blob(digest, range).await?;
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            STREAM_CHUNK,
+        )))
+    }
     /// Delete a blob; absent blobs are fine.
     async fn delete_blob(&self, digest: &Digest) -> Result<()>;
     /// Every stored blob with its modification time (seconds since the epoch).

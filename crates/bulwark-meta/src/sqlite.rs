@@ -66,6 +66,31 @@ impl SqliteStore {
         Ok(SqliteStore { writer, reader })
     }
 
+    /// Runs `query` on the writer with `synchronous = NORMAL`: its commit is not fsynced, but
+    /// the next FULL commit's WAL fsync covers it too, and WAL stays consistent either way.
+    /// Only for upload-session bookkeeping, which need not survive power loss (the client
+    /// restarts its upload) and otherwise cost one serialized fsync per blob push.
+    async fn write_unsynced<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<()> {
+        let mut conn = self.writer.acquire().await.map_err(db)?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        let result = query.execute(&mut *conn).await.map_err(db);
+        if sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+            .is_err()
+        {
+            // Never hand a connection that skips fsyncs to the next writer.
+            conn.close_on_drop();
+        }
+        result.map(drop)
+    }
+
     /// Open from a `sqlite://` URL or a plain path.
     pub async fn open_url(url: &str) -> Result<Self> {
         let path = url
@@ -174,15 +199,14 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn create_upload(&self, id: &str, repo: &RepoName, now: i64) -> Result<()> {
-        sqlx::query("INSERT INTO uploads (id, repository, size, created_at, updated_at) VALUES (?, ?, 0, ?, ?)")
+        self.write_unsynced(
+            sqlx::query("INSERT INTO uploads (id, repository, size, created_at, updated_at) VALUES (?, ?, 0, ?, ?)")
             .bind(id)
             .bind(repo.as_str())
             .bind(now)
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
-        Ok(())
+            .bind(now),
+        )
+        .await
     }
 
     async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>> {
@@ -207,23 +231,18 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn set_upload_size(&self, id: &str, size: u64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE uploads SET size = ?, updated_at = ? WHERE id = ?")
-            .bind(to_i64(size))
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.write_unsynced(
+            sqlx::query("UPDATE uploads SET size = ?, updated_at = ? WHERE id = ?")
+                .bind(to_i64(size))
+                .bind(now)
+                .bind(id),
+        )
+        .await
     }
 
     async fn delete_upload(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM uploads WHERE id = ?")
-            .bind(id)
-            .execute(&self.writer)
+        self.write_unsynced(sqlx::query("DELETE FROM uploads WHERE id = ?").bind(id))
             .await
-            .map_err(db)?;
-        Ok(())
     }
 
     async fn stale_uploads(&self, before: i64) -> Result<Vec<String>> {

@@ -9,7 +9,6 @@ use bulwark_core::registry::Page;
 use bulwark_oci::{ByteRange, Digest, Endpoint, Method, RangeError, RepoName, media_types};
 use futures::TryStreamExt;
 use serde::Serialize;
-use tokio_util::io::ReaderStream;
 
 use crate::{ApiError, AppState, auth};
 use bulwark_auth::service::{AuthError, Caller};
@@ -22,7 +21,6 @@ const CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-diges
 const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
 const OCI_FILTERS: HeaderName = HeaderName::from_static("oci-filters-applied");
-const READ_CHUNK: usize = 256 * 1024;
 
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
@@ -395,8 +393,7 @@ async fn get_blob(
     let body = if head {
         Body::empty()
     } else {
-        let reader = reg.read_blob(digest, range).await?;
-        Body::from_stream(ReaderStream::with_capacity(reader, READ_CHUNK))
+        Body::from_stream(reg.stream_blob(digest, range).await?)
     };
     let mut resp = with_headers(
         status,

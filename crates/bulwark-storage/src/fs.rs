@@ -6,11 +6,20 @@ use async_trait::async_trait;
 use bulwark_core::store::{BlobReader, BlobStore, ByteStream};
 use bulwark_core::{Error, Result};
 use bulwark_oci::{Algorithm, ByteRange, Digest, Hasher};
+use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use std::fs::File;
+use std::io::{IoSlice, Read, Seek as _, SeekFrom, Write as _};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-const WRITE_BUFFER: usize = 1024 * 1024;
+/// Bytes gathered from a request body before one write to the upload file.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Written bytes after which a background fdatasync starts (large uploads only).
+const SYNC_EVERY: u64 = 8 * 1024 * 1024;
 const READ_BUFFER: usize = 1024 * 1024;
+/// Chunk size of served blobs, and how many chunks may wait for the socket.
+const STREAM_CHUNK: usize = 512 * 1024;
+const STREAM_DEPTH: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
@@ -68,11 +77,6 @@ async fn remove_if_present(path: &Path) -> Result<()> {
     not_found_as_none(tokio::fs::remove_file(path).await).map(|_| ())
 }
 
-async fn sync_dir(path: &Path) -> Result<()> {
-    let dir = tokio::fs::File::open(path).await.map_err(Error::storage)?;
-    dir.sync_all().await.map_err(Error::storage)
-}
-
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn create_upload(&self, id: &str, _ephemeral: bool) -> Result<()> {
@@ -94,35 +98,26 @@ impl BlobStore for FsBlobStore {
         mut hasher: Option<&mut Hasher>,
     ) -> Result<u64> {
         let path = self.upload_path(id)?;
-        let mut file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::UploadUnknown),
-            Err(e) => return Err(Error::storage(e)),
-        };
-        let len = file.metadata().await.map_err(Error::storage)?.len();
-        if len < offset {
-            return Err(Error::UploadInvalid(
-                "upload data is shorter than recorded; restart the upload".into(),
-            ));
-        }
-        if len > offset {
-            // Bytes past the acknowledged length were never confirmed to the client.
-            file.set_len(offset).await.map_err(Error::storage)?;
-        }
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(Error::storage)?;
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let file = blocking(move || open_at(&path, offset)).await?;
+        let mut writer = Appender::new(file);
         let mut written = offset;
         while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(|e| Error::Body(e.to_string()))?;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    // Whatever was handed to the disk finishes first: the caller then
+                    // records the upload's real length.
+                    writer.finish().await?;
+                    return Err(Error::Body(e.to_string()));
+                }
+            };
             if let Some(h) = hasher.as_deref_mut() {
                 h.update(&chunk);
             }
-            out.write_all(&chunk).await.map_err(Error::storage)?;
             written += chunk.len() as u64;
+            writer.push(chunk).await?;
         }
-        out.flush().await.map_err(Error::storage)?;
+        writer.finish().await?;
         Ok(written)
     }
 
@@ -149,25 +144,9 @@ impl BlobStore for FsBlobStore {
 
     async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<()> {
         let tmp = self.upload_path(id)?;
-        let file =
-            not_found_as_none(tokio::fs::File::open(&tmp).await)?.ok_or(Error::UploadUnknown)?;
-        file.sync_all().await.map_err(Error::storage)?;
-        drop(file);
         let target = self.blob_path(digest);
-        if not_found_as_none(tokio::fs::metadata(&target).await)?.is_some() {
-            // Same verified content is already stored; never replace a visible blob.
-            return remove_if_present(&tmp).await;
-        }
-        let parent = target
-            .parent()
-            .ok_or_else(|| Error::UploadInvalid("bad blob path".into()))?;
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(Error::storage)?;
-        tokio::fs::rename(&tmp, &target)
-            .await
-            .map_err(Error::storage)?;
-        sync_dir(parent).await
+        // One blocking hop for the whole sequence instead of one per file operation.
+        blocking(move || commit_sync(&tmp, &target)).await
     }
 
     async fn delete_upload(&self, id: &str) -> Result<()> {
@@ -190,6 +169,36 @@ impl BlobStore for FsBlobStore {
                 Ok(Box::pin(file.take(r.len())))
             }
         }
+    }
+
+    async fn stream_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<ByteStream> {
+        let path = self.blob_path(digest);
+        let (opened_tx, opened) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_DEPTH);
+        // One blocking task per response reads the file start to end: no hop per chunk and
+        // no copy out of an intermediate buffer.
+        tokio::task::spawn_blocking(move || {
+            let (file, len) = match open_range(&path, range) {
+                Ok(found) => {
+                    let _ = opened_tx.send(Ok(()));
+                    found
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            send_chunks(file, len, &tx);
+        });
+        match opened.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::BlobUnknown(digest.clone()));
+            }
+            Ok(Err(e)) => return Err(Error::storage(e)),
+            Err(e) => return Err(Error::storage(e)),
+        }
+        Ok(Box::pin(tokio_stream_from(rx)))
     }
 
     async fn delete_blob(&self, digest: &Digest) -> Result<()> {
@@ -232,6 +241,194 @@ impl BlobStore for FsBlobStore {
             Err(Error::UploadInvalid("blob directory missing".into()))
         }
     }
+}
+
+/// Runs file work on the blocking pool, in one hop.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.kind() == ErrorKind::NotFound => Err(Error::UploadUnknown),
+        Ok(Err(e)) if e.kind() == ErrorKind::InvalidData => {
+            Err(Error::UploadInvalid(e.to_string()))
+        }
+        Ok(Err(e)) => Err(Error::storage(e)),
+        Err(e) => Err(Error::storage(e)),
+    }
+}
+
+/// Opens an upload for writing at `offset`, dropping bytes a crash left past it.
+fn open_at(path: &Path, offset: u64) -> std::io::Result<File> {
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let len = file.metadata()?.len();
+    if len < offset {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            "upload data is shorter than recorded; restart the upload",
+        ));
+    }
+    if len > offset {
+        // Bytes past the acknowledged length were never confirmed to the client.
+        file.set_len(offset)?;
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(file)
+}
+
+/// Writes an upload's chunks as they arrive: the body's own buffers are gathered (no copy)
+/// and handed to the blocking pool a batch at a time, one write in flight while the next
+/// batch is received. Every `SYNC_EVERY` bytes a background `fdatasync` starts, so that the
+/// commit's fsync finds little left to write.
+struct Appender {
+    file: Option<File>,
+    in_flight: Option<tokio::task::JoinHandle<std::io::Result<File>>>,
+    batch: Vec<Bytes>,
+    batched: usize,
+    since_sync: u64,
+    syncing: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Appender {
+    fn new(file: File) -> Self {
+        Appender {
+            file: Some(file),
+            in_flight: None,
+            batch: Vec::new(),
+            batched: 0,
+            since_sync: 0,
+            syncing: None,
+        }
+    }
+
+    async fn push(&mut self, chunk: Bytes) -> Result<()> {
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        if self.batched >= WRITE_BATCH {
+            self.write_batch().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_batch(&mut self) -> Result<()> {
+        let mut file = self.wait_write().await?;
+        let chunks = std::mem::take(&mut self.batch);
+        self.since_sync += std::mem::take(&mut self.batched) as u64;
+        if self.since_sync >= SYNC_EVERY && self.syncing.as_ref().is_none_or(|s| s.is_finished()) {
+            if let Some(done) = self.syncing.take() {
+                join(done).await?;
+            }
+            let clone = file.try_clone().map_err(Error::storage)?;
+            self.syncing = Some(tokio::task::spawn_blocking(move || clone.sync_data()));
+            self.since_sync = 0;
+        }
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            write_chunks(&mut file, &chunks)?;
+            Ok(file)
+        }));
+        Ok(())
+    }
+
+    async fn wait_write(&mut self) -> Result<File> {
+        if let Some(writing) = self.in_flight.take() {
+            return join(writing).await;
+        }
+        self.file
+            .take()
+            .ok_or_else(|| Error::UploadInvalid("upload writer used after an error".into()))
+    }
+
+    /// Writes what is left and waits for every write and sync started.
+    async fn finish(mut self) -> Result<()> {
+        if !self.batch.is_empty() {
+            self.write_batch().await?;
+        }
+        let written = self.wait_write().await;
+        if let Some(syncing) = self.syncing.take() {
+            join(syncing).await?;
+        }
+        written.map(drop)
+    }
+}
+
+async fn join<T>(task: tokio::task::JoinHandle<std::io::Result<T>>) -> Result<T> {
+    task.await.map_err(Error::storage)?.map_err(Error::storage)
+}
+
+fn write_chunks(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = file.write_vectored(rest)?;
+        if n == 0 {
+            return Err(ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
+}
+
+/// fsync the upload, move it under its digest unless that blob exists, fsync the directory.
+fn commit_sync(tmp: &Path, target: &Path) -> std::io::Result<()> {
+    File::open(tmp)?.sync_all()?;
+    if std::fs::metadata(target).is_ok() {
+        // Same verified content is already stored; never replace a visible blob.
+        return match std::fs::remove_file(tmp) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let parent = target
+        .parent()
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidData, "bad blob path"))?;
+    std::fs::create_dir_all(parent)?;
+    std::fs::rename(tmp, target)?;
+    File::open(parent)?.sync_all()
+}
+
+/// Opens a blob positioned at the range's start; returns it with the byte count to send.
+fn open_range(path: &Path, range: Option<ByteRange>) -> std::io::Result<(File, u64)> {
+    let mut file = File::open(path)?;
+    match range {
+        None => {
+            let len = file.metadata()?.len();
+            Ok((file, len))
+        }
+        Some(r) => {
+            file.seek(SeekFrom::Start(r.start))?;
+            Ok((file, r.len()))
+        }
+    }
+}
+
+/// Reads `len` bytes in `STREAM_CHUNK` pieces into fresh buffers and sends them; stops when
+/// the receiver (the response body) is gone.
+fn send_chunks(file: File, len: u64, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    let mut file = file;
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(STREAM_CHUNK as u64)).unwrap_or(STREAM_CHUNK);
+        let mut buf = Vec::with_capacity(want);
+        let item = match (&mut file).take(want as u64).read_to_end(&mut buf) {
+            Ok(n) if n == want => Ok(Bytes::from(buf)),
+            Ok(_) => Err(std::io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "blob file is shorter than its recorded size",
+            )),
+            Err(e) => Err(e),
+        };
+        let failed = item.is_err();
+        if tx.blocking_send(item).is_err() || failed {
+            return;
+        }
+        left -= want as u64;
+    }
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 fn list_blobs_sync(root: &Path) -> Result<Vec<(Digest, i64)>> {

@@ -91,6 +91,22 @@ struct Chunk {
 }
 
 impl S3BlobStore {
+    async fn get_blob(
+        &self,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<object_store::GetResult> {
+        let options = GetOptions {
+            range: range.map(|r| GetRange::Bounded(r.start..r.end.saturating_add(1))),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.blob_path(digest), options).await {
+            Ok(r) => Ok(r),
+            Err(e) if is_not_found(&e) => Err(Error::BlobUnknown(digest.clone())),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     /// Connect to the bucket described by `config`.
     pub fn connect(config: &S3Config) -> Result<Self> {
         if config.bucket.is_empty() {
@@ -387,17 +403,17 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn read_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<BlobReader> {
-        let options = GetOptions {
-            range: range.map(|r| GetRange::Bounded(r.start..r.end.saturating_add(1))),
-            ..GetOptions::default()
-        };
-        let result = match self.store.get_opts(&self.blob_path(digest), options).await {
-            Ok(r) => r,
-            Err(e) if is_not_found(&e) => return Err(Error::BlobUnknown(digest.clone())),
-            Err(e) => return Err(storage(e)),
-        };
+        let result = self.get_blob(digest, range).await?;
         let stream = result.into_stream().map_err(std::io::Error::other);
         Ok(Box::pin(tokio_util::io::StreamReader::new(stream)))
+    }
+
+    async fn stream_blob(&self, digest: &Digest, range: Option<ByteRange>) -> Result<ByteStream> {
+        let result = self.get_blob(digest, range).await?;
+        // The object store's own chunks go straight to the response body.
+        Ok(Box::pin(
+            result.into_stream().map_err(std::io::Error::other),
+        ))
     }
 
     async fn delete_blob(&self, digest: &Digest) -> Result<()> {

@@ -43,6 +43,25 @@ async fn read_all(s: &dyn BlobStore, d: &Digest, r: Option<ByteRange>) -> Vec<u8
     out
 }
 
+/// Reads through `stream_blob`, checking it serves what `read_blob` does.
+async fn stream_all(s: &dyn BlobStore, d: &Digest, r: Option<ByteRange>) -> Vec<u8> {
+    use futures::TryStreamExt;
+    let chunks: Vec<_> = s
+        .stream_blob(d, r)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let out = chunks.concat();
+    assert_eq!(
+        out,
+        read_all(s, d, r).await,
+        "stream_blob and read_blob differ"
+    );
+    out
+}
+
 async fn append(s: &dyn BlobStore, id: &str, offset: u64, parts: Vec<Vec<u8>>) -> u64 {
     s.append_upload(id, offset, stream(parts), None)
         .await
@@ -55,6 +74,10 @@ async fn check_round_trip(s: &dyn BlobStore) {
     assert_eq!(s.blob_size(&digest).await.unwrap(), None);
     assert!(matches!(
         s.read_blob(&digest, None).await,
+        Err(Error::BlobUnknown(_))
+    ));
+    assert!(matches!(
+        s.stream_blob(&digest, None).await,
         Err(Error::BlobUnknown(_))
     ));
 
@@ -92,6 +115,11 @@ async fn check_round_trip(s: &dyn BlobStore) {
         end: 99_999,
     };
     assert_eq!(read_all(s, &digest, Some(r)).await, content[1_234..100_000]);
+    assert_eq!(stream_all(s, &digest, None).await, content);
+    assert_eq!(
+        stream_all(s, &digest, Some(r)).await,
+        content[1_234..100_000]
+    );
     let listed = s.list_blobs().await.unwrap();
     assert!(listed.iter().any(|(d, _)| d == &digest), "{listed:?}");
 
@@ -155,6 +183,7 @@ async fn check_unknown_and_empty(s: &dyn BlobStore) {
     s.delete_upload("tmp-empty").await.unwrap();
     assert_eq!(s.blob_size(&d).await.unwrap(), Some(0));
     assert!(read_all(s, &d, None).await.is_empty());
+    assert!(stream_all(s, &d, None).await.is_empty());
 }
 
 async fn check_failed_append_keeps_acknowledged_data(s: &dyn BlobStore) {
@@ -190,7 +219,7 @@ async fn check_large_multipart(s: &dyn BlobStore) {
     append(s, "u-large", split as u64, vec![content[split..].to_vec()]).await;
     s.commit_upload("u-large", &digest).await.unwrap();
     s.delete_upload("u-large").await.unwrap();
-    let back = read_all(s, &digest, None).await;
+    let back = stream_all(s, &digest, None).await;
     assert_eq!(back.len(), content.len());
     assert_eq!(Digest::sha256_of(&back), digest);
     s.ready().await.unwrap();
