@@ -13,6 +13,7 @@
 
 mod api;
 mod http;
+pub mod scale;
 mod server;
 
 pub use api::{PersonalToken, Robot};

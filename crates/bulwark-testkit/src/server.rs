@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::http::{Auth, HttpResponse, http_request_as, request_target};
+use crate::scale::Cluster;
 use crate::{ADMIN_PASSWORD, query_encode};
 
 /// How long a server gets to answer `/healthz` with 200.
@@ -29,6 +30,8 @@ pub struct TestServer {
     data_dir: PathBuf,
     log_path: PathBuf,
     _owned_dir: Option<TempDir>,
+    // Dropped after the server is killed (in `drop`): the database and bucket outlive it.
+    _cluster: Option<Cluster>,
 }
 
 impl TestServer {
@@ -40,7 +43,35 @@ impl TestServer {
     /// Starts `bin serve` with a fresh temporary data dir and extra environment variables
     /// (for example `("BULWARK_LIMITS__MAX_MANIFEST_BYTES", "1024")`). Every start sets
     /// `BULWARK_ADMIN_PASSWORD` to [`ADMIN_PASSWORD`] unless `envs` sets it.
+    ///
+    /// With `BULWARK_TEST_BACKEND=postgres-s3` the server gets a fresh PostgreSQL database and
+    /// S3 bucket (see [`crate::scale`]) instead of SQLite and files in its data dir.
     pub fn start_with(bin: &Path, envs: &[(&str, &str)]) -> TestServer {
+        let cluster = match std::env::var("BULWARK_TEST_BACKEND").as_deref() {
+            Ok("postgres-s3") => {
+                let (pg, s3) = crate::scale::backends().expect(
+                    "BULWARK_TEST_BACKEND=postgres-s3 needs BULWARK_TEST_POSTGRES_URL and BULWARK_TEST_S3_ENDPOINT",
+                );
+                Some(Cluster::new(&pg, &s3))
+            }
+            Ok("") | Err(_) => None,
+            Ok(other) => panic!("unknown BULWARK_TEST_BACKEND {other:?}"),
+        };
+        let mut server = match &cluster {
+            Some(c) => TestServer::start_fresh(bin, &c.envs_with(envs)),
+            None => TestServer::start_fresh(bin, envs),
+        };
+        server._cluster = cluster;
+        server
+    }
+
+    /// Starts one replica of `cluster` (its database and bucket) with a fresh data dir; the
+    /// caller keeps the cluster alive for as long as its replicas run.
+    pub fn start_in_cluster(bin: &Path, cluster: &Cluster, envs: &[(&str, &str)]) -> TestServer {
+        TestServer::start_fresh(bin, &cluster.envs_with(envs))
+    }
+
+    fn start_fresh(bin: &Path, envs: &[(&str, &str)]) -> TestServer {
         let dir = tempfile::Builder::new()
             .prefix("bulwark-test-")
             .tempdir()
@@ -68,6 +99,7 @@ impl TestServer {
                 data_dir: data_dir.clone(),
                 log_path: log_path.clone(),
                 _owned_dir: None,
+                _cluster: None,
             };
             match server.wait_healthy() {
                 Ok(()) => return server,
@@ -102,6 +134,20 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The environment that points an offline `bulwark` command (vulndb import, admin, gc)
+    /// at this server's data: its data dir, and its database and bucket when it runs on
+    /// PostgreSQL + S3.
+    pub fn cli_envs(&self) -> Vec<(&str, &str)> {
+        let mut envs = vec![(
+            "BULWARK_DATA_DIR",
+            self.data_dir.to_str().unwrap_or_default(),
+        )];
+        if let Some(cluster) = &self._cluster {
+            envs.extend(cluster.envs_with(&[]));
+        }
+        envs
     }
 
     /// Sends one request to this server as the admin (unless `headers` has an

@@ -813,10 +813,7 @@ fn import_record(s: &TestServer, rel: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/testdata/vulndb")
         .join(rel);
-    let run = bulwark(
-        &["vulndb", "import", path.to_str().unwrap()],
-        &[("BULWARK_DATA_DIR", s.data_dir().to_str().unwrap())],
-    );
+    let run = bulwark(&["vulndb", "import", path.to_str().unwrap()], &s.cli_envs());
     assert!(run.ok, "vulndb import {rel}: {}", run.stderr);
 }
 

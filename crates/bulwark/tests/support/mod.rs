@@ -37,8 +37,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub struct Registry {
     server: TestServer,
     scratch: tempfile::TempDir,
-    // Declared after `server`: the database and bucket outlive the server using them.
-    _scale: Option<scale::Cluster>,
 }
 
 impl Registry {
@@ -47,34 +45,16 @@ impl Registry {
     }
 
     /// [`Registry::start`] with extra server environment variables. With
-    /// `BULWARK_TEST_CLIENT_BACKEND=postgres-s3` the server runs on a fresh PostgreSQL database
-    /// and S3 bucket instead of its embedded default (scripts/test.sh runs the client suite
-    /// both ways).
+    /// `BULWARK_TEST_BACKEND=postgres-s3` the server runs on a fresh PostgreSQL database and S3
+    /// bucket instead of its embedded default (see `bulwark_testkit::scale`).
     pub fn start_with(envs: &[(&str, &str)]) -> Self {
-        let scale = match std::env::var("BULWARK_TEST_CLIENT_BACKEND").as_deref() {
-            Ok("postgres-s3") => {
-                let (pg, s3) = scale::backends().expect(
-                    "BULWARK_TEST_CLIENT_BACKEND=postgres-s3 needs BULWARK_TEST_POSTGRES_URL and BULWARK_TEST_S3_ENDPOINT",
-                );
-                Some(scale::Cluster::new(&pg, &s3))
-            }
-            Ok("") | Err(_) => None,
-            Ok(other) => panic!("unknown BULWARK_TEST_CLIENT_BACKEND {other:?}"),
-        };
-        let server = match &scale {
-            Some(cluster) => cluster.replica(envs),
-            None => TestServer::start_with(Path::new(env!("CARGO_BIN_EXE_bulwark")), envs),
-        };
+        let server = TestServer::start_with(Path::new(env!("CARGO_BIN_EXE_bulwark")), envs);
         // Short paths under /tmp: podman's runroot must stay under ~50 characters.
         let scratch = tempfile::Builder::new()
             .prefix("bw-")
             .tempdir_in("/tmp")
             .expect("scratch dir");
-        let reg = Registry {
-            server,
-            scratch,
-            _scale: scale,
-        };
+        let reg = Registry { server, scratch };
         write_auth_file(
             &reg.admin_auth_file(),
             &reg.host(),
