@@ -5,14 +5,17 @@
 //! its lease expires.
 
 use async_trait::async_trait;
-use bulwark_scanner::jobs::{Rematch, ScanEvent, ScanJob, ScanStore, StoredScan};
+use bulwark_scanner::jobs::{
+    Rematch, ScanEvent, ScanJob, ScanStore, StoredScan, UnscannedManifest,
+};
 use bulwark_scanner::vulndb::store::StoreResult;
 
 use crate::PostgresStore;
 use crate::sqlite_scan::common::{
     self, CLAIM_POSTGRES, COMPLETE, ENQUEUE, EVENTS, EVENTS_OF_KIND, EventTuple, FAIL,
-    INSERT_EVENT, JobTuple, LATEST_JOB, RESULT, ResultTuple, SAVE_REMATCH, SAVE_RESULT, STALE,
-    event_from, job_from, pg, result_from, result_params,
+    INSERT_EVENT, JobTuple, LATEST_JOB, PRUNE_JOBS, PRUNE_RESULTS, RENEW, RESULT, ResultTuple,
+    SAVE_REMATCH, SAVE_RESULT, STALE, UNSCANNED, UnscannedTuple, event_from, job_from, pg,
+    result_from, result_params, unscanned_from,
 };
 use crate::sqlite_vuln::common::backend;
 
@@ -69,6 +72,52 @@ impl ScanStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn renew(&self, id: i64, worker: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(&pg(RENEW))
+            .bind(id)
+            .bind(worker)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_jobs(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(&pg(PRUNE_JOBS))
+            .bind(before)
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_results(&self, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(&pg(PRUNE_RESULTS))
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unscanned_manifests(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<UnscannedManifest>> {
+        let (repository, digest) = after.unwrap_or(("", ""));
+        let rows: Vec<UnscannedTuple> = sqlx::query_as(&pg(UNSCANNED))
+            .bind(repository)
+            .bind(digest)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(unscanned_from).collect())
     }
 
     async fn latest_job(&self, repository: &str, digest: &str) -> StoreResult<Option<ScanJob>> {

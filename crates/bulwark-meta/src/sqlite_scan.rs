@@ -4,21 +4,26 @@
 //! pool.
 
 use async_trait::async_trait;
-use bulwark_scanner::jobs::{Rematch, ScanEvent, ScanJob, ScanStore, StoredScan};
+use bulwark_scanner::jobs::{
+    Rematch, ScanEvent, ScanJob, ScanStore, StoredScan, UnscannedManifest,
+};
 use bulwark_scanner::vulndb::store::StoreResult;
 
 use crate::SqliteStore;
 use crate::sqlite_vuln::common::backend;
 use common::{
     CLAIM_SQLITE, COMPLETE, ENQUEUE, EVENTS, EVENTS_OF_KIND, EventTuple, FAIL, INSERT_EVENT,
-    JobTuple, LATEST_JOB, RESULT, ResultTuple, SAVE_REMATCH, SAVE_RESULT, STALE, event_from,
-    job_from, result_from, result_params,
+    JobTuple, LATEST_JOB, PRUNE_JOBS, PRUNE_RESULTS, RENEW, RESULT, ResultTuple, SAVE_REMATCH,
+    SAVE_RESULT, STALE, UNSCANNED, UnscannedTuple, event_from, job_from, result_from,
+    result_params, unscanned_from,
 };
 
 /// SQL and row conversions shared by the SQLite and PostgreSQL implementations. Statements
 /// use numbered `?N` parameters; PostgreSQL gets them as `$N` ([`pg`]).
 pub(crate) mod common {
-    use bulwark_scanner::jobs::{JobState, ScanEvent, ScanJob, ScanSummary, StoredScan};
+    use bulwark_scanner::jobs::{
+        JobState, ScanEvent, ScanJob, ScanSummary, StoredScan, UnscannedManifest,
+    };
     use bulwark_scanner::vulndb::store::{StoreError, StoreResult};
 
     const JOB_COLUMNS: &str = "id, repository, digest, state, attempts, claimed_by, claimed_at, \
@@ -55,6 +60,52 @@ pub(crate) mod common {
              WHERE q.repository = scan_jobs.repository AND q.digest = scan_jobs.digest \
              AND q.state = 'queued') THEN 'queued' ELSE 'failed' END \
          WHERE id = ?1 AND claimed_by = ?2 AND state = 'running'";
+
+    /// Only the holder of a running job renews its lease.
+    pub(crate) const RENEW: &str = "UPDATE scan_jobs SET claimed_at = ?3, updated_at = ?3 \
+         WHERE id = ?1 AND claimed_by = ?2 AND state = 'running'";
+
+    /// Finished jobs updated before `?1`, `?2` at a time; the newest job of a subject whose
+    /// manifest still exists is kept (its status and error stay visible).
+    pub(crate) const PRUNE_JOBS: &str = "DELETE FROM scan_jobs WHERE id IN (\
+         SELECT j.id FROM scan_jobs j \
+         WHERE j.state IN ('done', 'failed') AND j.updated_at < ?1 \
+         AND (EXISTS (SELECT 1 FROM scan_jobs n WHERE n.repository = j.repository \
+                 AND n.digest = j.digest AND n.id > j.id) \
+              OR NOT EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+                 WHERE r.name = j.repository AND m.digest = j.digest)) \
+         ORDER BY j.id LIMIT ?2)";
+
+    /// Results of digests no repository holds any more. `NOT IN` over an uncorrelated
+    /// subquery: `manifests` has no index on the digest alone, and both databases build the
+    /// set once instead of scanning it per result.
+    pub(crate) const PRUNE_RESULTS: &str = "DELETE FROM scan_results WHERE digest IN (\
+         SELECT s.digest FROM scan_results s \
+         WHERE s.digest NOT IN (SELECT m.digest FROM manifests m) LIMIT ?1)";
+
+    /// Backfill candidates after (`?1`, `?2`): not referrers, no result, no queued or running
+    /// job. Whether one is an image (not an index nor an artifact) is decided by parsing it:
+    /// `artifact_type` is set for images too (the config media type, for the referrers API).
+    pub(crate) const UNSCANNED: &str = "SELECT r.name, m.digest, m.media_type, m.content \
+         FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+         WHERE m.subject IS NULL \
+         AND (r.name > ?1 OR (r.name = ?1 AND m.digest > ?2)) \
+         AND NOT EXISTS (SELECT 1 FROM scan_results s WHERE s.digest = m.digest) \
+         AND NOT EXISTS (SELECT 1 FROM scan_jobs j WHERE j.repository = r.name \
+             AND j.digest = m.digest AND j.state IN ('queued', 'running')) \
+         ORDER BY r.name, m.digest LIMIT ?3";
+
+    /// repository, digest, media type, content.
+    pub(crate) type UnscannedTuple = (String, String, String, Vec<u8>);
+
+    pub(crate) fn unscanned_from(t: UnscannedTuple) -> UnscannedManifest {
+        UnscannedManifest {
+            repository: t.0,
+            digest: t.1,
+            media_type: t.2,
+            content: t.3,
+        }
+    }
 
     pub(crate) static LATEST_JOB: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
@@ -255,6 +306,52 @@ impl ScanStore for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn renew(&self, id: i64, worker: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(RENEW)
+            .bind(id)
+            .bind(worker)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn prune_jobs(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(PRUNE_JOBS)
+            .bind(before)
+            .bind(i64::from(limit))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_results(&self, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(PRUNE_RESULTS)
+            .bind(i64::from(limit))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unscanned_manifests(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<UnscannedManifest>> {
+        let (repository, digest) = after.unwrap_or(("", ""));
+        let rows: Vec<UnscannedTuple> = sqlx::query_as(UNSCANNED)
+            .bind(repository)
+            .bind(digest)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(unscanned_from).collect())
     }
 
     async fn latest_job(&self, repository: &str, digest: &str) -> StoreResult<Option<ScanJob>> {

@@ -1,6 +1,8 @@
 //! Contract suite for [`ScanStore`]: the scan job queue (one queued job per subject, claims,
-//! leases re-claimed after a replica died, retries), stored results and rescans, events, and
-//! concurrent claims. Every check is an `async fn(Arc<dyn ScanStore>)` on an empty store, run
+//! leases re-claimed after a replica died, lease renewal, retries), stored results and
+//! rescans, events, concurrent claims, pruning of finished jobs and orphaned results, and the
+//! backfill's candidates. Every check is an async fn on an empty store (`Arc<dyn ScanStore>`,
+//! or the store itself where manifests are needed), run
 //! on SQLite (a file in a temporary directory) and, when `BULWARK_TEST_POSTGRES_URL` is set,
 //! on PostgreSQL (a database of its own, dropped afterwards; see `common`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,8 +13,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bulwark_core::MetadataStore;
+use bulwark_core::store::NewManifest;
 use bulwark_meta::{PostgresStore, SqliteStore};
+use bulwark_oci::media_types::{OCI_INDEX, OCI_MANIFEST};
+use bulwark_oci::{Digest, RepoName};
 use bulwark_scanner::jobs::{JobState, Rematch, ScanStore, ScanSummary, StoredScan};
+use bytes::Bytes;
 use common::with_postgres_database;
 use serde_json::json;
 
@@ -99,6 +105,35 @@ async fn check_lease_and_retries(s: Store) {
     let next = s.claim("w1", 304, 60).await.unwrap().unwrap();
     assert_ne!(next.id, e.id);
     assert!(s.claim("w1", 305, 60).await.unwrap().is_none());
+}
+
+/// A worker renews its lease while it scans; once another worker claimed the job after the
+/// lease expired, the renewal fails (and the first worker must stop writing results).
+async fn check_lease_renewal(s: Store) {
+    assert!(s.enqueue("p/app", D1, 0).await.unwrap());
+    let a = s.claim("w1", 100, 60).await.unwrap().unwrap();
+    assert!(s.renew(a.id, "w1", 150).await.unwrap());
+    let job = s.latest_job("p/app", D1).await.unwrap().unwrap();
+    assert_eq!(job.claimed_at, Some(150), "the lease runs from the renewal");
+    assert_eq!(job.state, JobState::Running);
+    // Past the first lease (160) but within the renewed one (210): nobody else gets it.
+    assert!(s.claim("w2", 200, 60).await.unwrap().is_none());
+    assert!(
+        !s.renew(a.id, "w2", 200).await.unwrap(),
+        "only the holder renews"
+    );
+    // w1 stopped renewing: after the renewed lease w2 claims it, and w1 has lost it.
+    let b = s.claim("w2", 211, 60).await.unwrap().unwrap();
+    assert_eq!((b.id, b.attempts), (a.id, 2));
+    assert!(!s.renew(a.id, "w1", 212).await.unwrap());
+    assert!(s.renew(b.id, "w2", 212).await.unwrap());
+    assert!(!s.complete(a.id, "w1", 213).await.unwrap());
+    assert!(s.complete(b.id, "w2", 214).await.unwrap());
+    assert!(
+        !s.renew(b.id, "w2", 215).await.unwrap(),
+        "a finished job is not renewed"
+    );
+    assert!(!s.renew(9_999, "w2", 215).await.unwrap());
 }
 
 fn summary(grade: &str, critical: u64) -> ScanSummary {
@@ -241,6 +276,219 @@ async fn check_concurrent_claims(s: Store) {
     assert_eq!(unique.len(), 24);
 }
 
+// ---- pruning and backfill (need manifests) ---------------------------------------------------
+
+fn repo(name: &str) -> RepoName {
+    RepoName::parse(name).unwrap()
+}
+
+/// A manifest named `name` (an image unless `media_type` says otherwise); referencing no
+/// blobs, which the store does not look into.
+fn manifest(name: &str, media_type: &str) -> NewManifest {
+    let content = Bytes::from(format!(r#"{{"schemaVersion":2,"name":"{name}"}}"#));
+    NewManifest {
+        digest: Digest::sha256_of(&content),
+        media_type: media_type.to_owned(),
+        content,
+        subject: None,
+        artifact_type: None,
+        annotations: None,
+        blobs: Vec::new(),
+        children: Vec::new(),
+    }
+}
+
+async fn put<S: MetadataStore>(s: &S, r: &str, m: &NewManifest) {
+    s.put_manifest(&repo(r), m, None, 1)
+        .await
+        .unwrap()
+        .unwrap_or_else(|rej| panic!("put of {} rejected: {rej:?}", m.digest));
+}
+
+/// Runs one job of (`repository`, `digest`) to `done` (or `failed`) at `at`.
+async fn finish_job(s: &dyn ScanStore, repository: &str, digest: &str, at: i64, ok: bool) -> i64 {
+    assert!(s.enqueue(repository, digest, at).await.unwrap());
+    let job = s.claim("w", at, 600).await.unwrap().unwrap();
+    assert_eq!(
+        (job.repository.as_str(), job.digest.as_str()),
+        (repository, digest)
+    );
+    if ok {
+        assert!(s.complete(job.id, "w", at).await.unwrap());
+    } else {
+        assert!(s.fail(job.id, "w", "bad layer", false, at).await.unwrap());
+    }
+    job.id
+}
+
+async fn job_ids(s: &dyn ScanStore, repository: &str, digest: &str) -> Option<i64> {
+    s.latest_job(repository, digest)
+        .await
+        .unwrap()
+        .map(|j| j.id)
+}
+
+/// Finished jobs older than the retention go, except the newest of a manifest that still
+/// exists; results go with the last manifest of their digest.
+async fn check_prune<S: ScanStore + MetadataStore + 'static>(s: Arc<S>) {
+    let a = manifest("a", OCI_MANIFEST);
+    let b = manifest("b", OCI_MANIFEST);
+    let (da, db) = (a.digest.to_string(), b.digest.to_string());
+    put(&*s, "p/app", &a).await;
+    put(&*s, "p/app", &b).await;
+    put(&*s, "p/other", &a).await;
+    let scans: &dyn ScanStore = &*s;
+
+    let a_old = finish_job(scans, "p/app", &da, 10, true).await;
+    let a_new = finish_job(scans, "p/app", &da, 20, true).await;
+    let b_failed = finish_job(scans, "p/app", &db, 30, false).await;
+    // D1 is no manifest: its jobs go once old, however new they are relative to each other.
+    let gone_old = finish_job(scans, "p/app", D1, 40, true).await;
+    let gone_recent = finish_job(scans, "p/app", D2, 5_000, true).await;
+    // Queued and running jobs are never pruned.
+    assert!(s.enqueue("p/other", &da, 50).await.unwrap());
+    let running = s.claim("w", 60, 600).await.unwrap().unwrap();
+    assert!(s.enqueue("p/other", &da, 70).await.unwrap());
+
+    // `limit` bounds each call.
+    assert_eq!(s.prune_jobs(1_000, 1).await.unwrap(), 1);
+    assert_eq!(s.prune_jobs(1_000, 100).await.unwrap(), 1);
+    assert_eq!(s.prune_jobs(1_000, 100).await.unwrap(), 0);
+    assert_eq!(
+        job_ids(scans, "p/app", &da).await,
+        Some(a_new),
+        "the newest stays"
+    );
+    assert_eq!(
+        job_ids(scans, "p/app", &db).await,
+        Some(b_failed),
+        "failed, newest"
+    );
+    assert_eq!(
+        job_ids(scans, "p/app", D1).await,
+        None,
+        "{gone_old}: no manifest"
+    );
+    assert_eq!(
+        job_ids(scans, "p/app", D2).await,
+        Some(gone_recent),
+        "within retention"
+    );
+    let other = s.latest_job("p/other", &da).await.unwrap().unwrap();
+    assert_eq!(other.state, JobState::Queued);
+    assert_ne!(other.id, running.id);
+    assert!(
+        s.renew(running.id, "w", 80).await.unwrap(),
+        "the running job is there"
+    );
+    assert_ne!(a_old, a_new);
+
+    // Results: one per digest, kept while any repository holds the digest.
+    for d in [&da, &db, D1] {
+        s.save_result(&StoredScan {
+            digest: d.to_string(),
+            ..stored(D1, 1, 100)
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.prune_results(100).await.unwrap(), 1);
+    assert!(s.result(D1).await.unwrap().is_none());
+    assert!(s.result(&db).await.unwrap().is_some());
+    assert!(s.delete_manifest(&repo("p/app"), &b.digest).await.unwrap());
+    assert!(s.delete_manifest(&repo("p/app"), &a.digest).await.unwrap());
+    assert_eq!(s.prune_results(100).await.unwrap(), 1);
+    assert!(s.result(&db).await.unwrap().is_none());
+    assert!(s.result(&da).await.unwrap().is_some(), "still in p/other");
+    // Deleted manifests lose their last jobs too.
+    assert_eq!(s.prune_jobs(1_000, 100).await.unwrap(), 2);
+    assert_eq!(job_ids(scans, "p/app", &da).await, None);
+    assert_eq!(job_ids(scans, "p/app", &db).await, None);
+}
+
+/// The backfill's candidates: manifests without a result and without a queued or running job
+/// in their repository; referrers are left out (the server keeps the images among the rest).
+async fn check_unscanned<S: ScanStore + MetadataStore + 'static>(s: Arc<S>) {
+    let m1 = manifest("m1", OCI_MANIFEST);
+    let m2 = manifest("m2", OCI_MANIFEST);
+    let m3 = manifest("m3", OCI_MANIFEST);
+    let idx = manifest("idx", OCI_INDEX);
+    let sbom = NewManifest {
+        subject: Some(m1.digest.clone()),
+        artifact_type: Some("application/vnd.cyclonedx+json".to_owned()),
+        ..manifest("sbom", OCI_MANIFEST)
+    };
+    let artifact = NewManifest {
+        artifact_type: Some("application/vnd.example".to_owned()),
+        ..manifest("artifact", OCI_MANIFEST)
+    };
+    for m in [&m1, &m2, &idx, &sbom, &artifact] {
+        put(&*s, "p/a", m).await;
+    }
+    put(&*s, "p/b", &m3).await;
+    put(&*s, "p/c", &m1).await;
+    let list = |after: Option<(String, String)>, limit: u32| {
+        let s = s.clone();
+        async move {
+            s.unscanned_manifests(after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())), limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.repository, m.digest))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |r: &str, m: &NewManifest| (r.to_owned(), m.digest.to_string());
+    let mut p_a = vec![
+        pair("p/a", &m1),
+        pair("p/a", &m2),
+        pair("p/a", &idx),
+        pair("p/a", &artifact),
+    ];
+    p_a.sort();
+    let mut all = p_a.clone();
+    all.extend([pair("p/b", &m3), pair("p/c", &m1)]);
+    assert_eq!(list(None, 100).await, all);
+    let first = s.unscanned_manifests(None, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].repository.as_str(), &first[0].digest),
+        (all[0].0.as_str(), &all[0].1)
+    );
+    let expected = [&m1, &m2, &idx, &artifact]
+        .into_iter()
+        .find(|m| m.digest.to_string() == all[0].1)
+        .unwrap();
+    assert_eq!(first[0].media_type, expected.media_type);
+    assert_eq!(first[0].content, expected.content.to_vec());
+    // Paging: strictly after the (repository, digest) given.
+    assert_eq!(list(Some(all[0].clone()), 2).await, all[1..3]);
+    assert_eq!(list(Some(all[5].clone()), 10).await, []);
+
+    // A result (any repository) or a pending job (this repository) removes a candidate.
+    s.save_result(&stored(&m2.digest.to_string(), 1, 1))
+        .await
+        .unwrap();
+    assert!(s.enqueue("p/a", &m1.digest.to_string(), 5).await.unwrap());
+    let left = list(None, 100).await;
+    assert!(!left.contains(&pair("p/a", &m2)));
+    assert!(!left.contains(&pair("p/a", &m1)));
+    assert!(
+        left.contains(&pair("p/c", &m1)),
+        "a job elsewhere does not count"
+    );
+    let job = s.claim("w", 6, 600).await.unwrap().unwrap();
+    assert!(
+        !list(None, 100).await.contains(&pair("p/a", &m1)),
+        "running"
+    );
+    assert!(s.fail(job.id, "w", "bad layer", false, 7).await.unwrap());
+    assert!(
+        list(None, 100).await.contains(&pair("p/a", &m1)),
+        "failed, no result"
+    );
+}
+
 // ---- runners ------------------------------------------------------------------------------
 
 async fn open_sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -292,4 +540,7 @@ suites!(
     check_results,
     check_events,
     check_concurrent_claims,
+    check_lease_renewal,
+    check_prune,
+    check_unscanned,
 );

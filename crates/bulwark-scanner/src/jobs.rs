@@ -7,8 +7,11 @@
 //! digest)` is `queued` at a time ([`ScanStore::enqueue`] is a no-op while one is). A worker
 //! [`ScanStore::claim`]s the oldest queued job, which becomes `running` with the worker's id and
 //! the claim time (its lease); a `running` job whose lease is older than the lease duration
-//! (its replica died) is claimed again by the next worker that asks. A finished job is `done`
-//! or `failed` (with the error); failures may be re-queued a few times (`attempts`).
+//! (its replica died) is claimed again by the next worker that asks. A worker renews its lease
+//! while it scans ([`ScanStore::renew`]), so a long scan is not claimed twice. A finished job
+//! is `done` or `failed` (with the error); failures may be re-queued a few times (`attempts`).
+//! Finished jobs are pruned after a retention ([`ScanStore::prune_jobs`]), except the newest
+//! job of each manifest that still exists, so its status stays visible.
 //!
 //! # Results
 //!
@@ -16,7 +19,8 @@
 //! the [`Inventory`] (what [`crate::report::match_packages`] needs, so a rescan reads no
 //! layers), the last vulnerability report and lint report (JSON), a [`ScanSummary`] and the
 //! vulnerability-database generation the report was matched against (the id of the newest
-//! import-log entry at the time; `0` when nothing was ever imported).
+//! import-log entry at the time; `0` when nothing was ever imported). The result of a digest
+//! that is no longer a manifest of any repository is pruned ([`ScanStore::prune_results`]).
 
 use async_trait::async_trait;
 use bulwark_oci::Digest;
@@ -296,6 +300,15 @@ pub struct Rematch {
     pub vulndb_generation: i64,
 }
 
+/// A manifest the backfill may queue: no result, no queued or running job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnscannedManifest {
+    pub repository: String,
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
 /// An event of the scanner (`scan.new_critical`, …).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScanEvent {
@@ -332,6 +345,28 @@ pub trait ScanStore: Send + Sync {
         retry: bool,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// Renews the lease of a job `worker` holds (its claim time becomes `now`); `false` when
+    /// it no longer holds it (finished, or claimed by another worker after the lease expired).
+    async fn renew(&self, id: i64, worker: &str, now: i64) -> StoreResult<bool>;
+
+    /// Deletes up to `limit` `done`/`failed` jobs last updated before `before`, except the
+    /// newest job of each (repository, digest) whose manifest is still in that repository;
+    /// returns how many were deleted.
+    async fn prune_jobs(&self, before: i64, limit: u32) -> StoreResult<u64>;
+
+    /// Deletes up to `limit` results whose digest is no longer a manifest of any repository;
+    /// returns how many were deleted.
+    async fn prune_results(&self, limit: u32) -> StoreResult<u64>;
+
+    /// Up to `limit` manifests that are not referrers (no `subject`), have no stored result
+    /// and no queued or running job in their repository, ordered by (repository, digest) and
+    /// after `after` in that order (the backfill pages through them and keeps the images).
+    async fn unscanned_manifests(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<UnscannedManifest>>;
 
     /// The newest job of `digest` in `repository`.
     async fn latest_job(&self, repository: &str, digest: &str) -> StoreResult<Option<ScanJob>>;

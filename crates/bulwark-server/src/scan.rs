@@ -1,9 +1,13 @@
 //! Scanning in the server (docs/SCANNING.md, "Scanning in the server").
 //!
 //! - **Scan on push**: the manifest PUT handler calls [`ScanService::on_push`], which queues a
-//!   job ([`ScanStore::enqueue`]) for image manifests and indexes; artifacts without
-//!   filesystem layers (signatures, SBOMs, attestations) are skipped.
-//! - **Workers** ([`ScanService::spawn`]): `scanner.workers` tasks claim jobs, read the image
+//!   job ([`ScanStore::enqueue`]) for image manifests; for an index, one job per platform
+//!   image it lists that has no result yet (attestation manifests, `unknown/unknown`, are
+//!   skipped). Artifacts without filesystem layers (signatures, SBOMs, attestations) are not
+//!   scanned.
+//! - **Workers** ([`ScanService::spawn`]): `scanner.workers` tasks claim jobs, renew their
+//!   lease every third of it while they scan (a worker that lost its lease stops reading and
+//!   writes nothing), read the image
 //!   through [`RegistrySource`] (a [`BlobSource`] over the registry's blob store: the scanner
 //!   is synchronous and runs in `spawn_blocking`, each read waits on the async reader with
 //!   [`Handle::block_on`], so a layer streams and is never held in memory whole), match the
@@ -15,11 +19,17 @@
 //!   newest import-log id) are matched again from their stored inventory (no layer is read);
 //!   an image that gains a Critical or High finding gets a `scan.new_critical` event and a
 //!   warning in the log.
+//! - **Pruning**: every `prune_interval`, as the single `scan-prune` job, finished jobs older
+//!   than the retention (except the newest of each existing manifest) and the results of
+//!   digests no repository holds any more are deleted.
+//! - **Backfill** ([`ScanService::backfill`]): on start (and on request), as the single
+//!   `scan-backfill` job, every image manifest with no result and no pending job is queued.
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bulwark_core::Registry;
@@ -27,10 +37,10 @@ use bulwark_core::store::MetadataStore;
 use bulwark_oci::media_types::{self, essence};
 use bulwark_oci::{Descriptor, Digest, ManifestKind, ParsedManifest, Reference, RepoName};
 use bulwark_scanner::image::{
-    BlobSource, ImageError, Platform, ResolvedImage, ScanOptions, ScannedImage, scan_image,
+    BlobSource, ImageError, ResolvedImage, ScanOptions, ScannedImage, scan_image,
 };
 use bulwark_scanner::jobs::{
-    EVENT_NEW_CRITICAL, Inventory, Rematch, ScanJob, ScanStore, ScanSummary, StoredScan,
+    EVENT_NEW_CRITICAL, Inventory, JobState, Rematch, ScanJob, ScanStore, ScanSummary, StoredScan,
 };
 use bulwark_scanner::lint::{self, LintOptions};
 use bulwark_scanner::report::{VulnReport, match_image, match_packages};
@@ -51,6 +61,14 @@ const SBOM_CREATOR: &str = "dev.bulwark.sbom.creator";
 const RESCAN_JOB: &str = "scan-rescan";
 /// Stored results re-matched per batch.
 const RESCAN_BATCH: u32 = 100;
+/// Name of the cross-replica pruning job.
+const PRUNE_JOB: &str = "scan-prune";
+/// Rows deleted per statement, so a prune never holds the SQLite writer for long.
+const PRUNE_BATCH: u32 = 1000;
+/// Name of the cross-replica backfill job.
+const BACKFILL_JOB: &str = "scan-backfill";
+/// Manifests read per backfill batch.
+const BACKFILL_BATCH: u32 = 200;
 /// Longest error message kept on a failed job.
 const MAX_ERROR: usize = 2000;
 
@@ -69,6 +87,13 @@ pub struct ScanConfig {
     pub sbom_referrer: bool,
     /// How often an idle worker looks for jobs queued by other replicas.
     pub poll_interval: Duration,
+    /// Finished jobs older than this many seconds are pruned; 0: never (results of deleted
+    /// manifests are pruned either way).
+    pub job_retention_secs: i64,
+    /// Time between prunes.
+    pub prune_interval: Duration,
+    /// Queue every image that has no result and no pending job when the workers start.
+    pub backfill_on_start: bool,
 }
 
 impl Default for ScanConfig {
@@ -80,6 +105,9 @@ impl Default for ScanConfig {
             max_attempts: 3,
             sbom_referrer: true,
             poll_interval: Duration::from_secs(2),
+            job_retention_secs: 7 * 86_400,
+            prune_interval: Duration::from_secs(3600),
+            backfill_on_start: true,
         }
     }
 }
@@ -211,13 +239,144 @@ impl ScanService {
         content_type: Option<&str>,
         body: &[u8],
     ) {
-        let scannable = ParsedManifest::parse(content_type, body).is_ok_and(|m| is_scannable(&m));
-        if !scannable {
+        let Some(manifest) = ParsedManifest::parse(content_type, body)
+            .ok()
+            .filter(is_scannable)
+        else {
             return;
-        }
-        if let Err(e) = self.enqueue(repo, digest).await {
+        };
+        let queued = match manifest.kind {
+            ManifestKind::Image => self.enqueue(repo, digest).await.map(|_| ()),
+            // The platform images were pushed (and queued) just before, usually.
+            ManifestKind::Index => self.enqueue_index(repo, &manifest, false).await.map(|_| ()),
+        };
+        if let Err(e) = queued {
             tracing::warn!(error = %e, %repo, %digest, "queueing a scan failed");
         }
+    }
+
+    /// Queues a new scan of a manifest of `repo`: an image, or every platform image of an
+    /// index. `false` when everything was queued already.
+    pub async fn request_scan(
+        &self,
+        repo: &RepoName,
+        manifest: &bulwark_core::store::StoredManifest,
+    ) -> Result<bool, StoreError> {
+        match ParsedManifest::parse(Some(&manifest.media_type), &manifest.content) {
+            Ok(index) if index.kind == ManifestKind::Index => {
+                Ok(self.enqueue_index(repo, &index, true).await? > 0)
+            }
+            _ => self.enqueue(repo, &manifest.digest).await,
+        }
+    }
+
+    /// Queues the platform images of `index`: all of them when `force`, else those with no
+    /// result and no queued or running job. Returns how many were queued.
+    async fn enqueue_index(
+        &self,
+        repo: &RepoName,
+        index: &ParsedManifest,
+        force: bool,
+    ) -> Result<u32, StoreError> {
+        let images = self
+            .index_images(repo, index)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut queued = 0;
+        for (_, child) in images {
+            let child = child.to_string();
+            if !force && self.has_result_or_pending(repo, &child).await? {
+                continue;
+            }
+            if self.scans.enqueue(repo.as_str(), &child, now()).await? {
+                queued += 1;
+                self.wake.notify_one();
+            }
+        }
+        Ok(queued)
+    }
+
+    async fn has_result_or_pending(
+        &self,
+        repo: &RepoName,
+        digest: &str,
+    ) -> Result<bool, StoreError> {
+        if self.scans.result(digest).await?.is_some() {
+            return Ok(true);
+        }
+        let job = self.scans.latest_job(repo.as_str(), digest).await?;
+        Ok(job.is_some_and(|j| matches!(j.state, JobState::Queued | JobState::Running)))
+    }
+
+    /// The platform images of an index in `repo`, in its order, with their platform
+    /// (`os/arch[/variant]`): image manifests the repository holds, not attestations
+    /// (`unknown/unknown`) nor nested indexes.
+    async fn index_images(
+        &self,
+        repo: &RepoName,
+        index: &ParsedManifest,
+    ) -> Result<Vec<(String, Digest)>, bulwark_core::Error> {
+        let mut images = Vec::new();
+        for d in &index.manifests {
+            let os = d
+                .platform
+                .as_ref()
+                .and_then(|p| p.get("os"))
+                .and_then(Value::as_str);
+            if os == Some("unknown")
+                || matches!(
+                    essence(&d.media_type),
+                    media_types::OCI_INDEX | media_types::DOCKER_MANIFEST_LIST
+                )
+            {
+                continue;
+            }
+            let child = match self
+                .registry
+                .get_manifest(repo, &Reference::Digest(d.digest.clone()))
+                .await
+            {
+                Ok(m) => m,
+                Err(bulwark_core::Error::ManifestUnknown) => continue,
+                Err(e) => return Err(e),
+            };
+            let image = ParsedManifest::parse(Some(&child.media_type), &child.content)
+                .is_ok_and(|m| m.kind == ManifestKind::Image && is_scannable(&m));
+            if image {
+                images.push((platform_name(d), d.digest.clone()));
+            }
+        }
+        Ok(images)
+    }
+
+    /// For an index: the scan state of each platform image (see [`PlatformScan`]); `None`
+    /// for any other manifest.
+    pub async fn index_platforms(
+        &self,
+        repo: &RepoName,
+        manifest: &bulwark_core::store::StoredManifest,
+    ) -> Result<Option<Vec<PlatformScan>>, StoreError> {
+        let index = match ParsedManifest::parse(Some(&manifest.media_type), &manifest.content) {
+            Ok(m) if m.kind == ManifestKind::Index => m,
+            _ => return Ok(None),
+        };
+        let images = self
+            .index_images(repo, &index)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut platforms = Vec::with_capacity(images.len());
+        for (platform, digest) in images {
+            let digest = digest.to_string();
+            let job = self.scans.latest_job(repo.as_str(), &digest).await?;
+            let result = self.scans.result(&digest).await?;
+            platforms.push(PlatformScan {
+                platform,
+                digest,
+                job,
+                result,
+            });
+        }
+        Ok(Some(platforms))
     }
 
     /// Queues a scan of `digest` in `repo`; `false` when one is queued already.
@@ -240,6 +399,19 @@ impl ScanService {
         if self.config.rescan_interval_secs > 0 {
             let me = self.clone();
             tasks.push(tokio::spawn(async move { me.rescan_loop().await }));
+        }
+        let me = self.clone();
+        tasks.push(tokio::spawn(async move { me.prune_loop().await }));
+        if self.config.backfill_on_start {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                match me.backfill().await {
+                    Ok(Some(0)) => {}
+                    Ok(Some(n)) => tracing::info!(images = n, "queued scans of unscanned images"),
+                    Ok(None) => tracing::debug!("the backfill is running on another replica"),
+                    Err(e) => tracing::error!(error = %e, "scan backfill failed"),
+                }
+            }));
         }
         tasks
     }
@@ -267,9 +439,34 @@ impl ScanService {
 
     async fn run(&self, worker: &str, job: ScanJob) {
         let started = std::time::Instant::now();
-        let outcome = self.scan_job(&job).await;
+        let lost = Arc::new(AtomicBool::new(false));
+        let scan = self.scan_job(&job, &lost);
+        let heartbeat = self.heartbeat(worker, job.id, &lost);
+        tokio::pin!(scan, heartbeat);
+        let outcome = tokio::select! {
+            outcome = &mut scan => outcome,
+            // The lease is lost: the scan stops at its next read and stores nothing.
+            () = &mut heartbeat => scan.await,
+        };
+        if lost.load(Ordering::SeqCst) {
+            tracing::warn!(
+                job = job.id,
+                repository = %job.repository,
+                digest = %job.digest,
+                "scan job was claimed by another worker (lease lost); its result is discarded"
+            );
+            return;
+        }
         let stored = match outcome {
-            Ok(summary) => {
+            Ok(None) => {
+                tracing::info!(
+                    repository = %job.repository,
+                    digest = %job.digest,
+                    "index: its platform images are queued"
+                );
+                self.scans.complete(job.id, worker, now()).await
+            }
+            Ok(Some(summary)) => {
                 tracing::info!(
                     repository = %job.repository,
                     digest = %job.digest,
@@ -315,12 +512,26 @@ impl ScanService {
         }
     }
 
+    /// Renews the lease of job `id` every third of the lease (see [`renew_lease`]).
+    async fn heartbeat(&self, worker: &str, id: i64, lost: &AtomicBool) {
+        let every = u64::try_from(self.config.lease_secs / 3)
+            .unwrap_or(0)
+            .max(1);
+        renew_lease(&*self.scans, worker, id, Duration::from_secs(every), lost).await;
+    }
+
     /// The newest vulnerability-database generation: the id of the newest import.
     async fn generation(&self) -> Result<i64, StoreError> {
         Ok(self.vulns.import_log(1).await?.first().map_or(0, |e| e.id))
     }
 
-    async fn scan_job(&self, job: &ScanJob) -> Result<ScanSummary, JobError> {
+    /// Scans the image of `job` and stores the result; for an index, queues its platform
+    /// images instead (`None`). Writes nothing once `lost` is set.
+    async fn scan_job(
+        &self,
+        job: &ScanJob,
+        lost: &Arc<AtomicBool>,
+    ) -> Result<Option<ScanSummary>, JobError> {
         let repo = RepoName::parse(&job.repository)
             .map_err(|e| JobError::permanent(format!("repository name: {e}")))?;
         let digest =
@@ -331,26 +542,20 @@ impl ScanService {
             .await?;
         let top = ParsedManifest::parse(Some(&stored.media_type), &stored.content)
             .map_err(|e| JobError::permanent(format!("manifest: {e}")))?;
-        let (image_digest, image) = match top.kind {
-            ManifestKind::Image => (digest.clone(), top),
-            ManifestKind::Index => {
-                let child = pick_child(&top.manifests)?;
-                let m = self
-                    .registry
-                    .get_manifest(&repo, &Reference::Digest(child.clone()))
-                    .await?;
-                let parsed = ParsedManifest::parse(Some(&m.media_type), &m.content)
-                    .map_err(|e| JobError::permanent(format!("manifest {child}: {e}")))?;
-                (child, parsed)
-            }
-        };
-        let resolved = ResolvedImage::from_manifest(Some(image_digest), &image)
+        if top.kind == ManifestKind::Index {
+            // Jobs queued for an index before platforms were scanned one by one, or an index
+            // whose platform images were pushed while scanning was off.
+            self.enqueue_index(&repo, &top, false).await?;
+            return Ok(None);
+        }
+        let resolved = ResolvedImage::from_manifest(Some(digest.clone()), &top)
             .map_err(|e| JobError::permanent(e.to_string()))?;
 
         let generation = self.generation().await?;
         let source = RegistrySource {
             registry: self.registry.clone(),
             handle: Handle::current(),
+            lost: lost.clone(),
         };
         let scanned = tokio::task::spawn_blocking(move || {
             scan_image(&source, &resolved, &ScanOptions::default())
@@ -370,6 +575,9 @@ impl ScanService {
         let lint = lint::lint_image(&scanned, &LintOptions::at(at));
         let inventory = Inventory::from_scan(&scanned);
         let summary = ScanSummary::of(&report, scanned.packages.len());
+        if lost.load(Ordering::SeqCst) {
+            return Err(JobError::permanent("the lease was lost"));
+        }
         let result = StoredScan {
             digest: job.digest.clone(),
             repository: job.repository.clone(),
@@ -383,6 +591,7 @@ impl ScanService {
         };
         self.scans.save_result(&result).await?;
         if self.config.sbom_referrer
+            && !lost.load(Ordering::SeqCst)
             && let Err(e) = self
                 .attach_sbom(&repo, &digest, &stored, &scanned, at)
                 .await
@@ -390,7 +599,7 @@ impl ScanService {
             // The scan itself succeeded; the referrer is retried on the next scan.
             tracing::warn!(error = %e, %repo, %digest, "attaching the SBOM failed");
         }
-        Ok(summary)
+        Ok(Some(summary))
     }
 
     /// Pushes a CycloneDX SBOM of `scanned` into `repo` as a referrer of `subject`, unless
@@ -589,6 +798,128 @@ impl ScanService {
     }
 }
 
+impl ScanService {
+    // ---- pruning -----------------------------------------------------------------------------
+
+    async fn prune_loop(&self) {
+        let mut tick =
+            tokio::time::interval(self.config.prune_interval.max(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.prune().await {
+                Ok(Some((0, 0))) => {}
+                Ok(Some((jobs, results))) => {
+                    tracing::info!(
+                        jobs,
+                        results,
+                        "pruned finished scan jobs and orphaned results"
+                    )
+                }
+                Ok(None) => tracing::debug!("pruning is running on another replica"),
+                Err(e) => tracing::error!(error = %e, "pruning scan jobs failed"),
+            }
+        }
+    }
+
+    /// Deletes finished jobs older than `scanner.job_retention_days` (the newest job of each
+    /// existing manifest is kept) and the results of digests no repository holds, as the
+    /// single `scan-prune` job among replicas: `None` when another replica holds it; else
+    /// how many jobs and results were deleted.
+    pub async fn prune(&self) -> Result<Option<(u64, u64)>, String> {
+        let Some(_lock) = self
+            .meta
+            .try_job_lock(PRUNE_JOB)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let mut jobs = 0;
+        if self.config.job_retention_secs > 0 {
+            let before = now().saturating_sub(self.config.job_retention_secs);
+            loop {
+                let n = self
+                    .scans
+                    .prune_jobs(before, PRUNE_BATCH)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                jobs += n;
+                if n < u64::from(PRUNE_BATCH) {
+                    break;
+                }
+            }
+        }
+        let mut results = 0;
+        loop {
+            let n = self
+                .scans
+                .prune_results(PRUNE_BATCH)
+                .await
+                .map_err(|e| e.to_string())?;
+            results += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+        }
+        Ok(Some((jobs, results)))
+    }
+
+    // ---- backfill ----------------------------------------------------------------------------
+
+    /// Queues a scan of every image manifest that has no result and no queued or running job
+    /// (pushed while scanning was off, or before), in batches, as the single `scan-backfill`
+    /// job among replicas: `None` when another replica holds it; else how many were queued.
+    /// Indexes are not queued themselves: their platform images are manifests of the
+    /// repository too.
+    pub async fn backfill(&self) -> Result<Option<u64>, String> {
+        let Some(_lock) = self
+            .meta
+            .try_job_lock(BACKFILL_JOB)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let mut queued = 0u64;
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let batch = self
+                .scans
+                .unscanned_manifests(
+                    after.as_ref().map(|(r, d)| (r.as_str(), d.as_str())),
+                    BACKFILL_BATCH,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = batch.last() else {
+                break;
+            };
+            after = Some((last.repository.clone(), last.digest.clone()));
+            for m in &batch {
+                let image = ParsedManifest::parse(Some(&m.media_type), &m.content)
+                    .is_ok_and(|p| p.kind == ManifestKind::Image && is_scannable(&p));
+                if !image {
+                    continue;
+                }
+                if self
+                    .scans
+                    .enqueue(&m.repository, &m.digest, now())
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    queued += 1;
+                    self.wake.notify_one();
+                }
+            }
+            if batch.len() < BACKFILL_BATCH as usize {
+                break;
+            }
+        }
+        Ok(Some(queued))
+    }
+}
+
 /// The manifest PUT handler's hook: queues a scan when the server scans (see
 /// [`ScanService::on_push`]).
 pub(crate) async fn on_push(
@@ -673,23 +1004,62 @@ fn rematch_json(report: &VulnReport, old: &Value) -> Value {
     })
 }
 
-/// The image of an index to scan: linux/amd64 when listed, else the first entry that names
-/// a real platform (not an attestation's `unknown/unknown`).
-fn pick_child(manifests: &[Descriptor]) -> Result<Digest, JobError> {
-    if let Ok(d) = bulwark_scanner::image::source::pick_platform(manifests, &Platform::default()) {
-        return Ok(d.digest.clone());
+/// Renews the lease of job `id` every `every` until it is lost (then sets `lost` and
+/// returns); never returns while the lease holds. A failed renewal (database down) is
+/// retried on the next beat: the lease is lost only when another worker took it.
+async fn renew_lease(
+    scans: &dyn ScanStore,
+    worker: &str,
+    id: i64,
+    every: Duration,
+    lost: &AtomicBool,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match scans.renew(id, worker, now()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, job = id, "renewing a scan lease failed"),
+        }
     }
-    manifests
-        .iter()
-        .find(|d| {
-            d.platform
-                .as_ref()
-                .and_then(|p| p.get("os"))
-                .and_then(Value::as_str)
-                .is_none_or(|os| os != "unknown")
-        })
-        .map(|d| d.digest.clone())
-        .ok_or_else(|| JobError::permanent("the index lists no image to scan"))
+}
+
+/// `os/arch[/variant]` of an index entry; empty when it names no platform.
+fn platform_name(d: &Descriptor) -> String {
+    let field = |k: &str| {
+        d.platform
+            .as_ref()
+            .and_then(|p| p.get(k))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    match (field("os"), field("architecture")) {
+        (Some(os), Some(arch)) => match field("variant") {
+            Some(v) => format!("{os}/{arch}/{v}"),
+            None => format!("{os}/{arch}"),
+        },
+        (Some(os), None) => os.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The scan state of one platform image of an index.
+#[derive(Debug, Clone)]
+pub struct PlatformScan {
+    /// `os/arch[/variant]` as the index lists it.
+    pub platform: String,
+    /// The platform image's manifest digest.
+    pub digest: String,
+    /// Its newest job in the repository.
+    pub job: Option<ScanJob>,
+    /// Its stored result.
+    pub result: Option<StoredScan>,
 }
 
 /// A [`BlobSource`] over the registry's blob store, for the synchronous scanner running in
@@ -697,15 +1067,25 @@ fn pick_child(manifests: &[Descriptor]) -> Result<Digest, JobError> {
 pub struct RegistrySource {
     registry: Arc<Registry>,
     handle: Handle,
+    /// Set when the job's lease was lost: reads fail, so the scan stops early.
+    lost: Arc<AtomicBool>,
 }
 
 struct BlockingReader {
     reader: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     handle: Handle,
+    lost: Arc<AtomicBool>,
+}
+
+fn lease_lost() -> std::io::Error {
+    std::io::Error::other("the scan job's lease was lost")
 }
 
 impl Read for BlockingReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(lease_lost());
+        }
         let reader = &mut self.reader;
         self.handle.block_on(reader.read(buf))
     }
@@ -713,6 +1093,12 @@ impl Read for BlockingReader {
 
 impl BlobSource for RegistrySource {
     fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, ImageError> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(ImageError::Io {
+                context: format!("opening blob {digest}"),
+                source: lease_lost(),
+            });
+        }
         let reader = self
             .handle
             .block_on(self.registry.read_blob(digest, None))
@@ -726,6 +1112,7 @@ impl BlobSource for RegistrySource {
         Ok(Box::new(BlockingReader {
             reader,
             handle: self.handle.clone(),
+            lost: self.lost.clone(),
         }))
     }
 }
@@ -779,5 +1166,161 @@ mod tests {
             "manifests": [desc(media_types::OCI_MANIFEST)],
         }));
         assert!(is_scannable(&index));
+        // A BuildKit attestation manifest: an image config, but in-toto layers.
+        let attestation = parse(json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "config": desc(media_types::OCI_CONFIG),
+            "layers": [desc("application/vnd.in-toto+json")],
+        }));
+        assert!(!is_scannable(&attestation));
+    }
+
+    /// A store whose renewals answer from a script (`Err` for a database error); the rest is
+    /// never called.
+    struct Renewals(
+        std::sync::Mutex<Vec<Option<bool>>>,
+        std::sync::atomic::AtomicUsize,
+    );
+
+    #[async_trait::async_trait]
+    #[allow(clippy::unimplemented)]
+    impl ScanStore for Renewals {
+        async fn renew(&self, id: i64, worker: &str, _now: i64) -> Result<bool, StoreError> {
+            assert_eq!((id, worker), (7, "w1"));
+            self.1.fetch_add(1, Ordering::SeqCst);
+            let mut script = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match script.remove(0) {
+                Some(held) => Ok(held),
+                None => Err(StoreError::corrupt("database down")),
+            }
+        }
+        async fn enqueue(&self, _: &str, _: &str, _: i64) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn claim(&self, _: &str, _: i64, _: i64) -> Result<Option<ScanJob>, StoreError> {
+            unimplemented!()
+        }
+        async fn complete(&self, _: i64, _: &str, _: i64) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn fail(
+            &self,
+            _: i64,
+            _: &str,
+            _: &str,
+            _: bool,
+            _: i64,
+        ) -> Result<bool, StoreError> {
+            unimplemented!()
+        }
+        async fn prune_jobs(&self, _: i64, _: u32) -> Result<u64, StoreError> {
+            unimplemented!()
+        }
+        async fn prune_results(&self, _: u32) -> Result<u64, StoreError> {
+            unimplemented!()
+        }
+        async fn unscanned_manifests(
+            &self,
+            _: Option<(&str, &str)>,
+            _: u32,
+        ) -> Result<Vec<bulwark_scanner::jobs::UnscannedManifest>, StoreError> {
+            unimplemented!()
+        }
+        async fn latest_job(&self, _: &str, _: &str) -> Result<Option<ScanJob>, StoreError> {
+            unimplemented!()
+        }
+        async fn save_result(&self, _: &StoredScan) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn result(&self, _: &str) -> Result<Option<StoredScan>, StoreError> {
+            unimplemented!()
+        }
+        async fn stale_results(&self, _: i64, _: u32) -> Result<Vec<StoredScan>, StoreError> {
+            unimplemented!()
+        }
+        async fn save_rematch(&self, _: &Rematch) -> Result<(), StoreError> {
+            unimplemented!()
+        }
+        async fn record_event(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &Value,
+            _: i64,
+        ) -> Result<i64, StoreError> {
+            unimplemented!()
+        }
+        async fn events(
+            &self,
+            _: Option<&str>,
+            _: u32,
+        ) -> Result<Vec<bulwark_scanner::jobs::ScanEvent>, StoreError> {
+            unimplemented!()
+        }
+    }
+
+    /// The heartbeat keeps renewing through a database error and stops, flagging the lease
+    /// lost, at the first renewal another worker's claim refuses.
+    #[tokio::test]
+    async fn the_heartbeat_flags_a_lost_lease() {
+        let store = Renewals(
+            std::sync::Mutex::new(vec![Some(true), None, Some(true), Some(false), Some(true)]),
+            std::sync::atomic::AtomicUsize::new(0),
+        );
+        let lost = AtomicBool::new(false);
+        let beat = renew_lease(&store, "w1", 7, Duration::from_millis(5), &lost);
+        tokio::time::timeout(Duration::from_secs(10), beat)
+            .await
+            .unwrap_or_else(|_| panic!("the heartbeat did not stop"));
+        assert!(lost.load(Ordering::SeqCst));
+        assert_eq!(
+            store.1.load(Ordering::SeqCst),
+            4,
+            "no renewal after the lost one"
+        );
+    }
+
+    /// Reads through a source whose lease is lost fail, so the scan stops early.
+    #[test]
+    #[allow(clippy::panic)]
+    fn a_lost_lease_stops_reading() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut reader = BlockingReader {
+            reader: Box::pin(tokio::io::empty()),
+            handle: rt.handle().clone(),
+            lost: Arc::new(AtomicBool::new(true)),
+        };
+        let mut buf = [0u8; 8];
+        let err = reader.read(&mut buf).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("lease was lost")));
+    }
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn platform_names() {
+        let entry = |platform: Option<Value>| {
+            let mut d = desc(media_types::OCI_MANIFEST);
+            if let Some(p) = platform {
+                d["platform"] = p;
+            }
+            serde_json::from_value::<Descriptor>(d).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let name = |p: Option<Value>| platform_name(&entry(p));
+        assert_eq!(
+            name(Some(json!({"os": "linux", "architecture": "amd64"}))),
+            "linux/amd64"
+        );
+        assert_eq!(
+            name(Some(
+                json!({"os": "linux", "architecture": "arm64", "variant": "v8"})
+            )),
+            "linux/arm64/v8"
+        );
+        assert_eq!(name(Some(json!({"os": "windows"}))), "windows");
+        assert_eq!(name(None), "");
     }
 }

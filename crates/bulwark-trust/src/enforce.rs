@@ -264,8 +264,9 @@ type PolicyEntry = (Instant, Option<Arc<CompiledPolicy>>);
 enum Kind {
     /// Has filesystem layers: gated.
     Image,
-    /// An index; its children's digests and whether each is an index itself.
-    Index(Vec<String>),
+    /// An index: its children's digests, and those of them the vulnerability gate judges
+    /// (platform images; not attestation manifests, which are never scanned).
+    Index(Vec<String>, Vec<String>),
     /// No filesystem layers (signature, attestation, SBOM, other artifact): not gated.
     Artifact,
 }
@@ -284,6 +285,25 @@ struct Desc {
     media_type: String,
     #[serde(default)]
     digest: String,
+    #[serde(default)]
+    platform: Option<DescPlatform>,
+}
+
+#[derive(Deserialize)]
+struct DescPlatform {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+}
+
+impl Desc {
+    /// BuildKit's attestation manifests sit in the index as platform `unknown/unknown`.
+    fn is_attestation(&self) -> bool {
+        self.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+    }
 }
 
 fn is_filesystem_layer(media_type: &str) -> bool {
@@ -297,7 +317,12 @@ fn classify(bytes: &[u8]) -> Kind {
         return Kind::Image;
     };
     if let Some(children) = shape.manifests {
-        return Kind::Index(children.into_iter().map(|d| d.digest).collect());
+        let gated = children
+            .iter()
+            .filter(|d| !d.is_attestation())
+            .map(|d| d.digest.clone())
+            .collect();
+        return Kind::Index(children.into_iter().map(|d| d.digest).collect(), gated);
     }
     match shape.layers {
         Some(layers) if layers.iter().any(|l| is_filesystem_layer(&l.media_type)) => Kind::Image,
@@ -592,7 +617,7 @@ impl Enforcer {
         }
         if policy.policy.vulnerabilities.is_some() {
             let targets = match &kind {
-                Kind::Index(children) => children.clone(),
+                Kind::Index(_, gated) => gated.clone(),
                 _ => vec![digest.to_owned()],
             };
             for target in targets {
@@ -623,7 +648,7 @@ impl Enforcer {
             Ok(who) => return Ok(Ok(who)),
             Err(e) => e,
         };
-        let what = if matches!(kind, Kind::Index(_)) {
+        let what = if matches!(kind, Kind::Index(..)) {
             "index"
         } else {
             "image"
@@ -643,7 +668,7 @@ impl Enforcer {
                     }
                 }
             }
-            (Kind::Index(children), MultiArch::Platforms) if !children.is_empty() => {
+            (Kind::Index(children, _), MultiArch::Platforms) if !children.is_empty() => {
                 let mut all = true;
                 for child in children {
                     let Some(m) = self.source.manifest(repo, child).await? else {

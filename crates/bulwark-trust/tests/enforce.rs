@@ -412,6 +412,42 @@ async fn vulnerability_gate() {
         out(e.check_manifest(&app, &scanned, PULLER).await),
         Outcome::Allowed(_)
     ));
+
+    // An index is judged by its platform images; BuildKit's attestation manifests
+    // (platform unknown/unknown) are never scanned and do not count as unscanned images.
+    let clean = fake.image("team/app", 3);
+    fake.findings
+        .lock()
+        .unwrap()
+        .insert(clean.digest.clone(), vec![]);
+    let attestation = fake.image("team/app", 4);
+    let index = |children: &[(&StoredManifest, &str, &str)]| {
+        let manifests: Vec<Value> = children
+            .iter()
+            .map(|(m, os, arch)| json!({"mediaType": OCI_MANIFEST, "digest": m.digest, "size": m.bytes.len(), "platform": {"os": os, "architecture": arch}}))
+            .collect();
+        fake.put_manifest(
+            "team/app",
+            None,
+            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}),
+        )
+    };
+    fake.set_policy("team", gate(json!([]), "refuse"));
+    let attested = index(&[
+        (&clean, "linux", "amd64"),
+        (&attestation, "unknown", "unknown"),
+    ]);
+    let o = out(e.check_manifest(&app, &attested, PULLER).await);
+    assert!(matches!(o, Outcome::Allowed(_)), "{o:?}");
+    let mixed = index(&[(&clean, "linux", "amd64"), (&unscanned, "linux", "arm64")]);
+    let o = out(e.check_manifest(&app, &mixed, PULLER).await);
+    assert!(
+        denied(&o).contains(&format!(
+            "image {} in team/app has not been scanned",
+            unscanned.digest
+        )),
+        "{o:?}"
+    );
 }
 
 #[tokio::test]

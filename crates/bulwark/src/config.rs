@@ -152,6 +152,11 @@ pub struct ScannerConfig {
     pub lease_secs: i64,
     /// Attach a CycloneDX SBOM to each scanned image as an OCI referrer.
     pub sbom_referrer: bool,
+    /// Finished scan jobs older than this many days are deleted (the newest job of each
+    /// manifest is kept); 0 keeps them all.
+    pub job_retention_days: u64,
+    /// On start, queue a scan of every image that has none (pushed while scanning was off).
+    pub backfill_on_start: bool,
 }
 
 impl Default for ScannerConfig {
@@ -162,6 +167,8 @@ impl Default for ScannerConfig {
             rescan_interval_secs: 60,
             lease_secs: 600,
             sbom_referrer: true,
+            job_retention_days: 7,
+            backfill_on_start: true,
         }
     }
 }

@@ -299,6 +299,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 lease_secs: c.lease_secs.max(1),
                 rescan_interval_secs: c.rescan_interval_secs,
                 sbom_referrer: c.sbom_referrer,
+                job_retention_secs: i64::try_from(c.job_retention_days.saturating_mul(86_400))
+                    .unwrap_or(i64::MAX),
+                backfill_on_start: c.backfill_on_start,
                 ..Default::default()
             },
         ))

@@ -247,6 +247,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/repositories/manifests/scan"),
     ("get", "/api/v1/repositories/manifests/sbom"),
     ("get", "/api/v1/scan/events"),
+    ("post", "/api/v1/scan/backfill"),
 ];
 
 #[test]

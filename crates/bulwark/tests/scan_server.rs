@@ -5,7 +5,9 @@
 //! findings and the grade; a CycloneDX SBOM is attached as a referrer. Importing a newer
 //! record makes the rescan match the stored inventory again (the layer blobs are removed from
 //! the disk first, so a re-read would fail) and record a `scan.new_critical` event. Readers
-//! of another project cannot see the results.
+//! of another project cannot see the results. A multi-platform index gets one scan per
+//! platform image and a per-platform summary; images pushed while scanning was off are
+//! backfilled, on request and on start.
 
 // Shared with the client tests; this file uses only the image builders.
 #[allow(dead_code)]
@@ -16,8 +18,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use bulwark_testkit::Auth;
-use bulwark_testkit::{TestServer, push_blob, push_manifest, query_encode};
-use serde_json::Value;
+use bulwark_testkit::{TestServer, push_blob, push_manifest, query_encode, sha256_digest};
+use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -118,17 +120,18 @@ fn has_finding(scan: &Value, package: &str, id: &str) -> bool {
         .any(|f| f["package"] == package && f["id"] == id)
 }
 
-/// Pushes a Debian 12 image whose dpkg database lists expat, sope and zlib; returns its
-/// manifest digest and layer digests.
-fn push_image(s: &TestServer, repo: &str) -> (String, Vec<String>) {
-    let status = [
-        dpkg("zlib1g", "zlib", "1:1.2.13.dfsg-1"),
-        dpkg("libexpat1", "expat", "2.5.0-1"),
-        dpkg("libsope1", "sope", "5.8.0-1"),
-    ]
-    .concat();
+/// Pushes a Debian 12 image for linux/`arch` whose dpkg database lists `packages` (name,
+/// source, version) as `reference` (a tag, or its digest).
+fn push_debian(
+    s: &TestServer,
+    repo: &str,
+    reference: Option<&str>,
+    arch: &str,
+    packages: &[(&str, &str, &str)],
+) -> support::Image {
+    let status: String = packages.iter().map(|(p, src, v)| dpkg(p, src, v)).collect();
     let img = support::image(
-        "amd64",
+        arch,
         &[
             vec![("etc/os-release", fixture("os-release/debian-12"))],
             vec![("var/lib/dpkg/status", status.into_bytes())],
@@ -142,13 +145,30 @@ fn push_image(s: &TestServer, repo: &str) -> (String, Vec<String>) {
     let digest = push_manifest(
         &base,
         repo,
-        "v1",
+        reference.unwrap_or(&img.manifest.digest),
         support::OCI_MANIFEST,
         &img.manifest.bytes,
     );
     assert_eq!(digest, img.manifest.digest);
+    img
+}
+
+/// Pushes a Debian 12 image whose dpkg database lists expat, sope and zlib; returns its
+/// manifest digest and layer digests.
+fn push_image(s: &TestServer, repo: &str) -> (String, Vec<String>) {
+    let img = push_debian(
+        s,
+        repo,
+        Some("v1"),
+        "amd64",
+        &[
+            ("zlib1g", "zlib", "1:1.2.13.dfsg-1"),
+            ("libexpat1", "expat", "2.5.0-1"),
+            ("libsope1", "sope", "5.8.0-1"),
+        ],
+    );
     (
-        digest,
+        img.manifest.digest.clone(),
         img.layers.iter().map(|l| l.digest.clone()).collect(),
     )
 }
@@ -391,4 +411,278 @@ fn scan_results_follow_repository_permissions() {
     // Anonymous callers get the challenge.
     s.api(Auth::Anonymous, "GET", &scan_target(repo, &digest), None)
         .expect_status(401);
+}
+
+/// A BuildKit-style attestation manifest (in-toto layer) for `subject`, pushed by digest;
+/// returns its index entry (platform `unknown/unknown`).
+fn push_attestation(s: &TestServer, repo: &str, subject: &str) -> Value {
+    let base = s.base_url();
+    let config = br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document","subject":[]}"#;
+    push_blob(&base, repo, config);
+    push_blob(&base, repo, statement);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": support::OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256_digest(config),
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.in-toto+json",
+            "digest": sha256_digest(statement),
+            "size": statement.len(),
+            "annotations": { "in-toto.io/predicate-type": "https://spdx.dev/Document" },
+        }],
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = sha256_digest(&bytes);
+    push_manifest(&base, repo, &digest, support::OCI_MANIFEST, &bytes);
+    json!({
+        "mediaType": support::OCI_MANIFEST,
+        "digest": digest,
+        "size": bytes.len(),
+        "platform": { "architecture": "unknown", "os": "unknown" },
+        "annotations": {
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": subject,
+        },
+    })
+}
+
+fn platform_entry(img: &support::Image, arch: &str) -> Value {
+    json!({
+        "mediaType": support::OCI_MANIFEST,
+        "digest": img.manifest.digest,
+        "size": img.manifest.bytes.len(),
+        "platform": { "architecture": arch, "os": "linux" },
+    })
+}
+
+/// An index over linux/amd64 and linux/arm64 images with different packages, plus an
+/// attestation manifest: each platform image is scanned on its own, the attestation is not,
+/// and the index's scan answer lists the platforms with their own status, counts and grade.
+#[test]
+fn every_platform_of_an_index_is_scanned() {
+    let s = TestServer::start_with(
+        Path::new(env!("CARGO_BIN_EXE_bulwark")),
+        &[
+            ("BULWARK_GC__INTERVAL_SECS", "0"),
+            ("BULWARK_SCANNER__RESCAN_INTERVAL_SECS", "0"),
+            // Heartbeats every second while scanning.
+            ("BULWARK_SCANNER__LEASE_SECS", "3"),
+        ],
+    );
+    import(s.data_dir(), &[], &feed("debian-tracker"));
+    s.create_project("multi", "private");
+    let repo = "multi/app";
+    // sope has a Debian tracker CVE; the arm64 image's packages have none.
+    let amd64 = push_debian(
+        &s,
+        repo,
+        None,
+        "amd64",
+        &[
+            ("libexpat1", "expat", "2.5.0-1"),
+            ("libsope1", "sope", "5.8.0-1"),
+        ],
+    );
+    let arm64 = push_debian(
+        &s,
+        repo,
+        None,
+        "arm64",
+        &[("bulwark-arm-tool", "bulwark-arm-tool", "1.0-1")],
+    );
+    let attestation = push_attestation(&s, repo, &amd64.manifest.digest);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": support::OCI_INDEX,
+        "manifests": [platform_entry(&amd64, "amd64"), platform_entry(&arm64, "arm64"), attestation],
+    });
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let index_digest = push_manifest(
+        &s.base_url(),
+        repo,
+        "multi",
+        support::OCI_INDEX,
+        &index_bytes,
+    );
+
+    let scan = wait_for(&s, repo, &index_digest, "both platforms", |v| {
+        v["status"] == "done"
+    });
+    assert_eq!(scan["digest"], index_digest);
+    assert!(scan["summary"].is_null(), "{scan:#}");
+    assert_eq!(scan["findings"].as_array().unwrap().len(), 0);
+    let platforms = scan["platforms"].as_array().unwrap();
+    assert_eq!(
+        platforms.len(),
+        2,
+        "the attestation is not a platform: {scan:#}"
+    );
+    let (a, b) = (&platforms[0], &platforms[1]);
+    assert_eq!(a["platform"], "linux/amd64");
+    assert_eq!(a["digest"], amd64.manifest.digest);
+    assert_eq!(a["status"], "done");
+    assert_eq!(a["summary"]["packages"], 2);
+    assert!(a["summary"]["total"].as_u64().unwrap() >= 1, "{a:#}");
+    assert!(a["scanned_at"].is_i64());
+    assert_eq!(b["platform"], "linux/arm64");
+    assert_eq!(b["digest"], arm64.manifest.digest);
+    assert_eq!(b["status"], "done");
+    assert_eq!(b["summary"]["packages"], 1);
+    assert_eq!(b["summary"]["total"], 0, "{b:#}");
+    assert_eq!(b["summary"]["grade"], "A");
+
+    // Each platform image has its own result (and SBOM referrer); the attestation none.
+    let one = wait_for(&s, repo, &amd64.manifest.digest, "amd64", |v| {
+        v["status"] == "done"
+    });
+    finding(&one, "libsope1", "CVE-2025-53603");
+    assert!(one.get("platforms").is_none(), "{one:#}");
+    let other = wait_for(&s, repo, &arm64.manifest.digest, "arm64", |v| {
+        v["status"] == "done"
+    });
+    assert!(!has_finding(&other, "libsope1", "CVE-2025-53603"));
+    assert_eq!(other["summary"]["packages"], 1);
+    let att = attestation_digest(&index);
+    s.api(Auth::Admin, "GET", &scan_target(repo, &att), None)
+        .expect_status(404);
+    for digest in [&amd64.manifest.digest, &arm64.manifest.digest] {
+        let referrers = s.get(&format!("/v2/{repo}/referrers/{digest}"));
+        referrers.expect_status(200);
+        let sboms = referrers.json()["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["artifactType"] == CYCLONEDX)
+            .count();
+        assert_eq!(sboms, 1, "{digest}");
+    }
+
+    // Queueing a scan of the index queues every platform image again.
+    let queued = s.api(Auth::Admin, "POST", &scan_target(repo, &index_digest), None);
+    queued.expect_status(202);
+    assert_eq!(queued.json()["queued"], true);
+    wait_for(
+        &s,
+        repo,
+        &index_digest,
+        "the rescan of both platforms",
+        |v| {
+            v["status"] == "done"
+                && v["platforms"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().all(|p| p["attempts"] == 1))
+        },
+    );
+}
+
+fn attestation_digest(index: &Value) -> String {
+    index["manifests"][2]["digest"].as_str().unwrap().to_owned()
+}
+
+fn stop(s: &mut TestServer) {
+    s.terminate();
+    assert!(
+        s.wait_exit(Duration::from_secs(30)).is_some(),
+        "the server did not stop\n{}",
+        s.log()
+    );
+}
+
+/// Images pushed while scanning was off get scanned without a new push: through
+/// `POST /api/v1/scan/backfill` (system admins), and when a server starts with scanning on.
+#[test]
+fn images_pushed_while_scanning_was_off_are_backfilled() {
+    backfill_flow(&[]);
+}
+
+/// The same on PostgreSQL metadata, when `BULWARK_TEST_POSTGRES_URL` names a server.
+#[test]
+fn images_pushed_while_scanning_was_off_are_backfilled_on_postgres() {
+    let Ok(admin) = std::env::var("BULWARK_TEST_POSTGRES_URL") else {
+        println!("skipped: BULWARK_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let db = support::scale::Database::create(&admin);
+    backfill_flow(&[("BULWARK_DATABASE__URL", db.url.as_str())]);
+}
+
+fn backfill_flow(db: &[(&str, &str)]) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_bulwark"));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut envs: Vec<(&str, &str)> = vec![("BULWARK_GC__INTERVAL_SECS", "0")];
+        envs.extend_from_slice(extra);
+        envs.extend_from_slice(db);
+        envs
+    };
+    let off = with(&[("BULWARK_SCANNER__ENABLED", "false")]);
+    let repo = "old/app";
+
+    let mut s = TestServer::start_in(bin, data.clone(), &off);
+    s.create_project("old", "private");
+    s.create_user("dev", "dev-password-1");
+    s.add_member("old", "dev", "developer");
+    let (first, _) = push_image(&s, repo);
+    stop(&mut s);
+
+    // Scanning on, but no backfill at start: nothing queued the image.
+    let mut s = TestServer::start_in(
+        bin,
+        data.clone(),
+        &with(&[("BULWARK_SCANNER__BACKFILL_ON_START", "false")]),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    s.api(Auth::Admin, "GET", &scan_target(repo, &first), None)
+        .expect_status(404);
+    let denied = s.api(
+        Auth::Basic("dev", "dev-password-1"),
+        "POST",
+        "/scan/backfill",
+        None,
+    );
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    let backfill = s.api(Auth::Admin, "POST", "/scan/backfill", None);
+    backfill.expect_status(200);
+    assert_eq!(backfill.json()["queued"], 1);
+    let scan = wait_for(&s, repo, &first, "the backfilled scan", |v| {
+        v["status"] == "done"
+    });
+    assert_eq!(scan["summary"]["packages"], 3);
+    // Scanned, so a second backfill has nothing to queue.
+    let again = s.api(Auth::Admin, "POST", "/scan/backfill", None);
+    again.expect_status(200);
+    assert_eq!(again.json()["queued"], 0);
+    stop(&mut s);
+
+    // Another image pushed while scanning is off; a plain start backfills it.
+    let mut s = TestServer::start_in(bin, data.clone(), &off);
+    let second = push_debian(
+        &s,
+        repo,
+        Some("v2"),
+        "amd64",
+        &[("libexpat1", "expat", "2.5.0-1")],
+    )
+    .manifest
+    .digest;
+    s.api(Auth::Admin, "POST", "/scan/backfill", None)
+        .expect_status(404);
+    stop(&mut s);
+    let s = TestServer::start_in(bin, data, &with(&[]));
+    let scan = wait_for(&s, repo, &second, "the scan backfilled at start", |v| {
+        v["status"] == "done"
+    });
+    assert_eq!(scan["summary"]["packages"], 1);
+    assert_eq!(scan["attempts"], 1);
+    // The first image was not queued again.
+    let first_scan = s.api(Auth::Admin, "GET", &scan_target(repo, &first), None);
+    first_scan.expect_status(200);
+    assert_eq!(first_scan.json()["attempts"], 1);
+    assert_eq!(first_scan.json()["status"], "done");
 }

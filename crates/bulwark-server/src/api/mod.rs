@@ -131,6 +131,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/repositories/manifests/sbom", get(scans::get_sbom))
         .route("/scan/events", get(scans::events))
+        .route("/scan/backfill", axum::routing::post(scans::backfill))
 }
 
 /// The OpenAPI description of `/api/v1`.
@@ -195,6 +196,7 @@ pub fn router() -> Router<AppState> {
         scans::queue_scan,
         scans::get_sbom,
         scans::events,
+        scans::backfill,
     ),
     modifiers(&BasicAuth),
     security(("basic" = [])),
@@ -386,7 +388,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(count, 50);
+        assert_eq!(count, 51);
         // Only the description itself is public.
         assert_eq!(
             doc["paths"]["/api/v1/openapi.json"]["get"]["security"],

@@ -1,7 +1,9 @@
 //! Scan results: `/api/v1/repositories/manifests/scan` (status, summary and findings of a
-//! manifest; `POST` queues a new scan), `/api/v1/repositories/manifests/sbom` (the SBOM of the
-//! stored inventory) and `/api/v1/scan/events` (system admins). Repository and digest are
-//! query parameters, as in the other `/repositories` endpoints (names contain slashes).
+//! manifest, or per platform for an index; `POST` queues a new scan),
+//! `/api/v1/repositories/manifests/sbom` (the SBOM of the stored inventory),
+//! `/api/v1/scan/events` and `POST /api/v1/scan/backfill` (system admins). Repository and
+//! digest are query parameters, as in the other `/repositories` endpoints (names contain
+//! slashes).
 //!
 //! Reading a result needs the permission to pull the repository, queueing one the permission
 //! to push to it, exactly as `/v2`; a digest that is not a manifest of the repository is a 404
@@ -14,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 use bulwark_auth::Action;
 use bulwark_auth::Denied;
 use bulwark_auth::service::{AuthError, Caller};
+use bulwark_core::store::StoredManifest;
 use bulwark_oci::{Digest, ErrorCode, Reference, RepoName};
-use bulwark_scanner::jobs::{Inventory, ScanSummary};
+use bulwark_scanner::jobs::{Inventory, ScanJob, ScanSummary, StoredScan};
 use bulwark_scanner::sbom::{self, SbomFormat, SbomImage};
 use bulwark_scanner::vulndb::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -23,7 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{ErrorsDto, ManifestQuery};
 use super::{ApiResult, Authenticated, QueryParams};
-use crate::scan::ScanService;
+use crate::scan::{PlatformScan, ScanService};
 use crate::{ApiError, AppState};
 
 /// Most events one request returns.
@@ -35,7 +38,9 @@ pub struct ScanDto {
     pub repository: String,
     pub digest: String,
     /// `queued`, `running`, `done` or `failed`: the newest job's state, `done` when the
-    /// stored result has no job in this repository.
+    /// stored result has no job in this repository. For an index: `running` or `queued`
+    /// while a platform is, else `failed` when one failed, else `done` (`unscanned` when a
+    /// platform has neither a job nor a result).
     pub status: String,
     /// The newest job's error, when it failed.
     pub error: Option<String>,
@@ -58,6 +63,27 @@ pub struct ScanDto {
     #[schema(value_type = Object)]
     pub lint: serde_json::Value,
     pub warnings: Vec<String>,
+    /// For an index: each platform image, with its own status, counts and grade (its
+    /// findings are under its own digest). Absent for an image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Vec<PlatformScanDto>>,
+}
+
+/// The scan of one platform image of an index.
+#[derive(Serialize, ToSchema)]
+pub struct PlatformScanDto {
+    /// `os/arch[/variant]` as the index lists it (empty when it names none).
+    pub platform: String,
+    /// The platform image's manifest digest.
+    pub digest: String,
+    /// `queued`, `running`, `done`, `failed`, or `unscanned` (no job, no result).
+    pub status: String,
+    pub error: Option<String>,
+    pub attempts: Option<u32>,
+    pub scanned_at: Option<i64>,
+    pub matched_at: Option<i64>,
+    pub vulndb_generation: Option<i64>,
+    pub summary: Option<ScanSummaryDto>,
 }
 
 /// Counts by severity and the health grade.
@@ -96,8 +122,16 @@ impl From<ScanSummary> for ScanSummaryDto {
 /// A queued scan.
 #[derive(Serialize, ToSchema)]
 pub struct QueuedDto {
-    /// `false` when a scan of the manifest was queued already.
+    /// `false` when a scan of the manifest (of every platform image, for an index) was
+    /// queued already.
     pub queued: bool,
+}
+
+/// What a backfill queued.
+#[derive(Serialize, ToSchema)]
+pub struct BackfillDto {
+    /// Image manifests queued: those with no result and no queued or running job.
+    pub queued: u64,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -162,7 +196,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// The repository and digest, checked: the caller holds `action` on the repository and the
+/// The repository and manifest, checked: the caller holds `action` on the repository and the
 /// digest is one of its manifests.
 async fn subject(
     state: &AppState,
@@ -170,17 +204,59 @@ async fn subject(
     repository: &str,
     digest: &str,
     action: Action,
-) -> ApiResult<(RepoName, Digest)> {
+) -> ApiResult<(RepoName, StoredManifest)> {
     let repo = RepoName::parse(repository)
         .map_err(|e| ApiError::new(400, ErrorCode::NameInvalid, e.to_string()))?;
     state.auth.authorize(caller, &repo, &[action]).await?;
     let digest = Digest::parse(digest)
         .map_err(|e| ApiError::new(400, ErrorCode::DigestInvalid, e.to_string()))?;
-    state
+    let manifest = state
         .registry
-        .get_manifest(&repo, &Reference::Digest(digest.clone()))
+        .get_manifest(&repo, &Reference::Digest(digest))
         .await?;
-    Ok((repo, digest))
+    Ok((repo, manifest))
+}
+
+fn status_of(job: Option<&ScanJob>, has_result: bool) -> &'static str {
+    match job {
+        Some(j) => j.state.as_str(),
+        None if has_result => "done",
+        None => "unscanned",
+    }
+}
+
+/// An index's status from its platforms' (see [`ScanDto::status`]).
+fn index_status(platforms: &[PlatformScanDto]) -> &'static str {
+    let any = |s: &str| platforms.iter().any(|p| p.status == s);
+    if any("running") {
+        "running"
+    } else if any("queued") {
+        "queued"
+    } else if any("failed") {
+        "failed"
+    } else if any("unscanned") {
+        "unscanned"
+    } else {
+        "done"
+    }
+}
+
+fn platform_dto(p: PlatformScan) -> PlatformScanDto {
+    let status = status_of(p.job.as_ref(), p.result.is_some()).to_owned();
+    let error = p.job.as_ref().and_then(|j| j.error.clone());
+    let attempts = p.job.as_ref().map(|j| j.attempts);
+    let result: Option<StoredScan> = p.result;
+    PlatformScanDto {
+        platform: p.platform,
+        digest: p.digest,
+        status,
+        error,
+        attempts,
+        scanned_at: result.as_ref().map(|r| r.scanned_at),
+        matched_at: result.as_ref().map(|r| r.matched_at),
+        vulndb_generation: result.as_ref().map(|r| r.vulndb_generation),
+        summary: result.map(|r| r.summary.into()),
+    }
 }
 
 /// The scan status, summary and findings of a manifest (pull).
@@ -204,7 +280,7 @@ pub(super) async fn get_scan(
     QueryParams(query): QueryParams<ManifestQuery>,
 ) -> ApiResult<Json<ScanDto>> {
     let scans = service(&state)?;
-    let (repo, digest) = subject(
+    let (repo, manifest) = subject(
         &state,
         &caller,
         &query.repository,
@@ -212,7 +288,33 @@ pub(super) async fn get_scan(
         Action::Pull,
     )
     .await?;
-    let digest = digest.to_string();
+    let digest = manifest.digest.to_string();
+    if let Some(platforms) = scans
+        .index_platforms(&repo, &manifest)
+        .await
+        .map_err(internal)?
+    {
+        let platforms: Vec<PlatformScanDto> = platforms.into_iter().map(platform_dto).collect();
+        if platforms.iter().all(|p| p.status == "unscanned") {
+            return Err(not_scanned());
+        }
+        return Ok(Json(ScanDto {
+            repository: repo.to_string(),
+            digest,
+            status: index_status(&platforms).to_owned(),
+            error: None,
+            attempts: None,
+            scanned_at: None,
+            matched_at: None,
+            vulndb_generation: None,
+            summary: None,
+            findings: Vec::new(),
+            report_summary: serde_json::Value::Null,
+            lint: serde_json::Value::Null,
+            warnings: Vec::new(),
+            platforms: Some(platforms),
+        }));
+    }
     let store = scans.scans();
     let job = store
         .latest_job(repo.as_str(), &digest)
@@ -239,6 +341,7 @@ pub(super) async fn get_scan(
         report_summary: serde_json::Value::Null,
         lint: serde_json::Value::Null,
         warnings: Vec::new(),
+        platforms: None,
     };
     if let Some(r) = result {
         dto.scanned_at = Some(r.scanned_at);
@@ -281,7 +384,7 @@ pub(super) async fn queue_scan(
     QueryParams(query): QueryParams<ManifestQuery>,
 ) -> ApiResult<(StatusCode, Json<QueuedDto>)> {
     let scans = service(&state)?;
-    let (repo, digest) = subject(
+    let (repo, manifest) = subject(
         &state,
         &caller,
         &query.repository,
@@ -289,7 +392,10 @@ pub(super) async fn queue_scan(
         Action::Push,
     )
     .await?;
-    let queued = scans.enqueue(&repo, &digest).await.map_err(internal)?;
+    let queued = scans
+        .request_scan(&repo, &manifest)
+        .await
+        .map_err(internal)?;
     Ok((StatusCode::ACCEPTED, Json(QueuedDto { queued })))
 }
 
@@ -324,7 +430,7 @@ pub(super) async fn get_sbom(
             )
         })?,
     };
-    let (repo, digest) = subject(
+    let (repo, manifest) = subject(
         &state,
         &caller,
         &query.repository,
@@ -332,6 +438,7 @@ pub(super) async fn get_sbom(
         Action::Pull,
     )
     .await?;
+    let digest = manifest.digest;
     let stored = scans
         .scans()
         .result(&digest.to_string())
@@ -403,4 +510,43 @@ pub(super) async fn events(
             })
             .collect(),
     ))
+}
+
+/// Queue a scan of every image manifest that has no result and no queued or running job
+/// (system admins). Refused with 409 while another replica backfills.
+#[utoipa::path(
+    post,
+    operation_id = "backfillScans",
+    path = "/api/v1/scan/backfill",
+    tag = "scans",
+    responses(
+        (status = 200, body = BackfillDto),
+        (status = 401, description = "Not authenticated", body = ErrorsDto),
+        (status = 403, description = "Not a system admin", body = ErrorsDto),
+        (status = 404, description = "Scanning is turned off", body = ErrorsDto),
+        (status = 409, description = "Another replica is backfilling", body = ErrorsDto),
+    )
+)]
+pub(super) async fn backfill(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> ApiResult<Json<BackfillDto>> {
+    if !caller.is_system_admin() {
+        return Err(AuthError::Denied(Denied::System {
+            what: "scan backfill",
+        })
+        .into());
+    }
+    let scans = service(&state)?;
+    match scans.backfill().await.map_err(internal)? {
+        Some(queued) => {
+            tracing::info!(by = %caller.subject(), queued, "scan backfill run through the API");
+            Ok(Json(BackfillDto { queued }))
+        }
+        None => Err(ApiError::new(
+            409,
+            ErrorCode::Denied,
+            "a scan backfill is already running on another replica",
+        )),
+    }
 }
