@@ -302,6 +302,10 @@ impl Appender {
     }
 
     async fn push(&mut self, chunk: Bytes) -> Result<()> {
+        if chunk.is_empty() {
+            // An empty write would read as "no progress" (WriteZero).
+            return Ok(());
+        }
         self.batched += chunk.len();
         self.batch.push(chunk);
         if self.batched >= WRITE_BATCH {
