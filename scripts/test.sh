@@ -124,6 +124,8 @@ stop_postgres() {
 start_postgres() {
     if [ -n "${BULWARK_TEST_POSTGRES_URL:-}" ]; then
         echo "using the PostgreSQL server in BULWARK_TEST_POSTGRES_URL"
+        [ -n "${BULWARK_TEST_POSTGRES_TLS_URL:-}" ] && [ -n "${BULWARK_TEST_POSTGRES_TLS_CA:-}" ] ||
+            die "with BULWARK_TEST_POSTGRES_URL, also set BULWARK_TEST_POSTGRES_TLS_URL (the same server with ssl=on) and BULWARK_TEST_POSTGRES_TLS_CA (the CA file that signed its certificate)"
         export BULWARK_REQUIRE_POSTGRES=1
         return
     fi
@@ -164,6 +166,31 @@ start_postgres() {
         cat "$log" >&2
         die "initdb failed"
     fi
+    # TLS for crates/bulwark/tests/postgres_tls.rs: a throwaway CA and a server certificate
+    # for 127.0.0.1. Plain connections keep working (ssl=on only offers TLS).
+    command -v openssl >/dev/null 2>&1 ||
+        die "openssl is missing (Debian's postgresql depends on it): apt-get install openssl"
+    local tls="$PG_TMP/tls"
+    mkdir -p "$tls"
+    if ! {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+            -subj "/CN=bulwark test CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+            openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" &&
+            printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+                "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth" \
+                >"$tls/server.ext" &&
+            openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+                -CAcreateserial -days 7 -extfile "$tls/server.ext" -out "$tls/server.pem"
+    } >"$PG_TMP/openssl.log" 2>&1; then
+        cat "$PG_TMP/openssl.log" >&2
+        die "could not create the PostgreSQL test certificates"
+    fi
+    # PostgreSQL refuses a key others can read, or one its user does not own.
+    chmod 600 "$tls/server.key" "$tls/ca.key"
+    [ "$(id -u)" -ne 0 ] || chown -R postgres: "$tls"
     # A free port: one nothing answers on; should another server take it first, try again.
     local port="" _
     for _ in $(seq 1 20); do
@@ -172,7 +199,7 @@ start_postgres() {
             continue
         fi
         if pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/server.log" -w -t 60 \
-            -o "-p $port -k '$PG_TMP' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+            -o "-p $port -k '$PG_TMP' -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file='$tls/server.pem' -c ssl_key_file='$tls/server.key'" \
             start >/dev/null 2>&1; then
             break
         fi
@@ -183,6 +210,8 @@ start_postgres() {
         die "could not start PostgreSQL"
     fi
     export BULWARK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export BULWARK_TEST_POSTGRES_TLS_CA="$tls/ca.pem"
+    export BULWARK_TEST_POSTGRES_TLS_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=verify-full&sslrootcert=$tls/ca.pem"
     export BULWARK_REQUIRE_POSTGRES=1
     echo "PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{ print $3 }') on 127.0.0.1:$port ($PG_TMP)"
 }

@@ -8,6 +8,7 @@ mod api;
 pub mod auth;
 mod error;
 pub mod scan;
+pub mod telemetry;
 mod token;
 pub mod trust;
 mod v2;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .fallback(v2::dispatch)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(telemetry::HttpMetricsLayer)
         .with_state(state)
 }
 

@@ -26,6 +26,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub scanner: ScannerConfig,
+    pub metrics: MetricsConfig,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
 }
@@ -137,6 +138,27 @@ pub struct GcConfig {
     pub grace_secs: i64,
 }
 
+/// Prometheus metrics (text exposition format) at `path`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub path: String,
+    /// When set, scrapers must send `Authorization: Bearer <token>`; unset, the endpoint is
+    /// open to anyone who can reach the listener.
+    pub token: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            path: "/metrics".into(),
+            token: None,
+        }
+    }
+}
+
 /// Scanning in the server: scan on push, rescans when the vulnerability database changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -187,6 +209,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             scanner: ScannerConfig::default(),
+            metrics: MetricsConfig::default(),
             shutdown_grace_secs: 30,
         }
     }
@@ -239,6 +262,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "database",
     "storage",
     "scanner",
+    "metrics",
     "shutdown_grace_secs",
 ];
 
@@ -275,18 +299,23 @@ mod tests {
             assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
             assert_eq!(c.data_dir, PathBuf::from("./bulwark-data"));
             assert_eq!(c.limits.max_manifest_bytes, 4 * 1024 * 1024);
+            assert!(c.metrics.enabled);
+            assert_eq!(c.metrics.path, "/metrics");
+            assert_eq!(c.metrics.token, None);
             jail.create_file(
                 "b.toml",
                 "listen = \"127.0.0.1:6000\"\n[gc]\ngrace_secs = 60\n[log]\nformat = \"json\"\n",
             )?;
             jail.set_env("BULWARK_GC__GRACE_SECS", "5");
             jail.set_env("BULWARK_DATA_DIR", "/tmp/x");
+            jail.set_env("BULWARK_METRICS__TOKEN", "scrape-me");
             jail.set_env("BULWARK_REQUIRE_CLIENTS", "1");
             let c = Config::load(Some(Path::new("b.toml"))).unwrap();
             assert_eq!(c.listen.port(), 6000);
             assert_eq!(c.gc.grace_secs, 5);
             assert_eq!(c.log.format, LogFormat::Json);
             assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+            assert_eq!(c.metrics.token.as_deref(), Some("scrape-me"));
             jail.create_file("bad.toml", "lissten = \"x\"\n")?;
             assert!(Config::load(Some(Path::new("bad.toml"))).is_err());
             assert!(Config::load(Some(Path::new("missing.toml"))).is_err());

@@ -264,6 +264,12 @@ fn admin_password_from_env() -> anyhow::Result<Option<Secret>> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&config)?;
+    // Before anything registers a metric: handles taken earlier would stay no-ops.
+    let metrics = if config.metrics.enabled {
+        Some(install_metrics_recorder()?)
+    } else {
+        None
+    };
     let (registry, meta) = open_registry(&config).await?;
     let auth = open_auth(&config, meta.auth.clone()).await?;
     let trust = bulwark_server::trust::enforcer(registry.clone(), meta.trust.clone());
@@ -307,7 +313,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ))
     });
     let scan_tasks = scans.as_ref().map(|s| s.spawn()).unwrap_or_default();
-    let app = bulwark_server::router(AppState {
+    let mut app = bulwark_server::router(AppState {
         registry,
         auth,
         settings: Arc::new(Settings {
@@ -318,6 +324,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         trust: trust.clone(),
         scans,
     });
+    let upkeep_task = match metrics {
+        Some(handle) => {
+            let render = handle.clone();
+            app = bulwark_server::telemetry::with_metrics_endpoint(
+                app,
+                bulwark_server::telemetry::MetricsEndpoint {
+                    path: config.metrics.path.clone(),
+                    token: config.metrics.token.clone(),
+                    render: Arc::new(move || render.render()),
+                },
+            )
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("configuring [metrics]")?;
+            // Histogram samples accumulate between scrapes; upkeep folds them in.
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    handle.run_upkeep();
+                }
+            }))
+        }
+        None => None,
+    };
 
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
@@ -353,12 +383,35 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         task.abort();
     }
     scan_tasks.iter().for_each(|t| t.abort());
+    if let Some(task) = upkeep_task {
+        task.abort();
+    }
     audit_task.abort();
     if let Err(e) = trust.flush_audit().await {
         tracing::error!(error = %e, "writing the last trust decisions failed");
     }
     tracing::info!("bulwark stopped");
     Ok(())
+}
+
+/// The process-wide Prometheus recorder; histograms get buckets (not summaries) so that
+/// replicas can be aggregated.
+fn install_metrics_recorder() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    const LATENCY_BUCKETS: &[f64] = &[
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        300.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(bulwark_server::telemetry::HTTP_DURATION.into()),
+            LATENCY_BUCKETS,
+        )?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    bulwark_server::telemetry::describe_metrics();
+    bulwark_core::gc::init_metrics();
+    Ok(handle)
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle, grace: Duration) {
