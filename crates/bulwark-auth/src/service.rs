@@ -452,14 +452,20 @@ impl AuthService {
             .chain_update(password.as_bytes())
             .finalize()
             .into();
-        {
+        let cached = || {
             let cache = self
                 .password_cache
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if cache.get(&key).is_some_and(|&until| now < until) {
-                return Ok(true);
-            }
+            cache.get(&key).is_some_and(|&until| now < until)
+        };
+        if cached() {
+            return Ok(true);
+        }
+        let _slot = argon2_slot().await?;
+        // Concurrent logins with the same password wait here for the first one's answer.
+        if cached() {
+            return Ok(true);
         }
         let phc_owned = phc.to_owned();
         let pw = Secret::new(password);
@@ -877,8 +883,20 @@ fn permission_covers(granted: &[Action], action: Action) -> bool {
         || (action == Action::All && covers_all(granted))
 }
 
-/// Hash a password on the blocking pool (argon2 takes tens of milliseconds of CPU).
+/// argon2 takes 19 MiB and tens of milliseconds per hash: without a bound, a burst of logins
+/// (or of guesses) runs one per request at once and the process grows by 19 MiB each.
+static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores.clamp(1, 4))
+});
+
+async fn argon2_slot() -> AuthResult<tokio::sync::SemaphorePermit<'static>> {
+    ARGON2_SLOTS.acquire().await.map_err(internal)
+}
+
+/// Hash a password on the blocking pool, at most a few at a time (see [`ARGON2_SLOTS`]).
 pub async fn hash_blocking(password: Secret) -> AuthResult<String> {
+    let _slot = argon2_slot().await?;
     tokio::task::spawn_blocking(move || hash_password(password.expose()))
         .await
         .map_err(internal)?
