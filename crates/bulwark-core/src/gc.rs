@@ -90,24 +90,78 @@ pub fn init_metrics() {
 
 /// Handles for one run. Deletions are counted as they happen, so the counters are right even
 /// when a run fails half-way; dry runs count nothing as deleted.
-struct RunMetrics {
+struct RunMetrics<'a> {
     examined: Gauge,
     blobs_deleted: Counter,
     orphans_deleted: Counter,
     bytes_freed: Counter,
+    /// The same progress for `GET /api/v1/gc` (this process's run).
+    progress: &'a std::sync::Mutex<Option<GcProgress>>,
 }
 
-impl RunMetrics {
-    fn new() -> Self {
+impl<'a> RunMetrics<'a> {
+    fn new(progress: &'a std::sync::Mutex<Option<GcProgress>>, started_at: i64) -> Self {
         let examined = metrics::gauge!(metric::BLOBS_EXAMINED);
         examined.set(0.0);
+        if let Ok(mut p) = progress.lock() {
+            *p = Some(GcProgress {
+                started_at,
+                ..GcProgress::default()
+            });
+        }
         RunMetrics {
             examined,
             blobs_deleted: metrics::counter!(metric::BLOBS_DELETED),
             orphans_deleted: metrics::counter!(metric::ORPHAN_FILES_DELETED),
             bytes_freed: metrics::counter!(metric::BYTES_FREED),
+            progress,
         }
     }
+
+    fn update(&self, f: impl FnOnce(&mut GcProgress)) {
+        if let Ok(mut p) = self.progress.lock()
+            && let Some(p) = p.as_mut()
+        {
+            f(p);
+        }
+    }
+
+    fn examined(&self) {
+        self.examined.increment(1.0);
+        self.update(|p| p.blobs_examined += 1);
+    }
+
+    /// A blob (`orphan`: a file without metadata) of `size` bytes was deleted.
+    fn deleted(&self, size: u64, orphan: bool) {
+        if orphan {
+            self.orphans_deleted.increment(1);
+        } else {
+            self.blobs_deleted.increment(1);
+        }
+        self.bytes_freed.increment(size);
+        self.update(|p| {
+            p.blobs_deleted += 1;
+            p.bytes_freed += size;
+        });
+    }
+}
+
+impl Drop for RunMetrics<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.progress.lock() {
+            *p = None;
+        }
+    }
+}
+
+/// A collection in progress in this process: when it started (seconds since the epoch) and
+/// what it has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GcProgress {
+    pub started_at: i64,
+    pub blobs_examined: u64,
+    pub blobs_deleted: u64,
+    pub bytes_freed: u64,
 }
 
 /// Holds `bulwark_gc_running` up while a run is in progress, also when its future is dropped
@@ -176,11 +230,18 @@ impl Registry {
         self.last_gc.lock().ok().and_then(|l| *l)
     }
 
+    /// The collection running in this process right now, if any.
+    pub fn gc_progress(&self) -> Option<GcProgress> {
+        self.gc_progress.lock().ok().and_then(|p| *p)
+    }
+
     /// Collect garbage once (see the module docs), reporting to the metrics recorder.
     pub async fn collect_garbage(&self, opts: GcOptions) -> Result<GcReport> {
         let started = Instant::now();
         let running = Running::start();
-        let result = self.collect(opts, &RunMetrics::new()).await;
+        let result = self
+            .collect(opts, &RunMetrics::new(&self.gc_progress, self.clock.now()))
+            .await;
         drop(running);
         let outcome = match (&result, opts.dry_run) {
             (Err(_), _) => "failed",
@@ -197,7 +258,7 @@ impl Registry {
         result
     }
 
-    async fn collect(&self, opts: GcOptions, m: &RunMetrics) -> Result<GcReport> {
+    async fn collect(&self, opts: GcOptions, m: &RunMetrics<'_>) -> Result<GcReport> {
         let cutoff = self.clock.now() - opts.grace_secs.max(0);
         let counts = self.meta.gc_metadata(cutoff, opts.dry_run).await?;
         let mut report = GcReport {
@@ -213,7 +274,7 @@ impl Registry {
 
         if opts.dry_run {
             for digest in self.meta.gc_dry_run_blobs(cutoff).await? {
-                m.examined.increment(1.0);
+                m.examined();
                 report.blobs_deleted += 1;
                 report.bytes_freed += self.blobs.blob_size(&digest).await?.unwrap_or(0);
             }
@@ -223,7 +284,7 @@ impl Registry {
 
         // Files without metadata: left by a crash between rename and the metadata commit.
         for (digest, mtime) in self.blobs.list_blobs().await? {
-            m.examined.increment(1.0);
+            m.examined();
             if mtime >= cutoff {
                 continue;
             }
@@ -233,8 +294,7 @@ impl Registry {
                 let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
                 if !opts.dry_run {
                     self.blobs.delete_blob(&digest).await?;
-                    m.orphans_deleted.increment(1);
-                    m.bytes_freed.increment(size);
+                    m.deleted(size, true);
                 }
                 report.orphan_files_deleted += 1;
                 report.bytes_freed += size;
@@ -249,7 +309,7 @@ impl Registry {
         &self,
         cutoff: i64,
         report: &mut GcReport,
-        m: &RunMetrics,
+        m: &RunMetrics<'_>,
     ) -> Result<()> {
         let mut seen = std::collections::HashSet::new();
         loop {
@@ -268,14 +328,13 @@ impl Registry {
                 "garbage collection: sweeping a batch of unlinked blobs"
             );
             for digest in fresh {
-                m.examined.increment(1.0);
+                m.examined();
                 let _guard = self.digest_locks.lock(&digest).await;
                 let _shared = self.meta.lock_blob(&digest).await?;
                 let size = self.blobs.blob_size(&digest).await?.unwrap_or(0);
                 if self.meta.forget_blob_if_unlinked(&digest, cutoff).await? {
                     self.blobs.delete_blob(&digest).await?;
-                    m.blobs_deleted.increment(1);
-                    m.bytes_freed.increment(size);
+                    m.deleted(size, false);
                     report.blobs_deleted += 1;
                     report.bytes_freed += size;
                 }

@@ -60,6 +60,7 @@ pub struct Registry {
     config: RegistryConfig,
     pub(crate) digest_locks: StripedLocks,
     pub(crate) last_gc: std::sync::Mutex<Option<crate::gc::GcRun>>,
+    pub(crate) gc_progress: std::sync::Mutex<Option<crate::gc::GcProgress>>,
     upload_locks: StripedLocks,
     /// Running hash of each in-progress upload, valid at the recorded length. A miss (restart,
     /// failed chunk) only costs a re-read at commit.
@@ -80,6 +81,7 @@ impl Registry {
             config,
             digest_locks: StripedLocks::default(),
             last_gc: std::sync::Mutex::new(None),
+            gc_progress: std::sync::Mutex::new(None),
             upload_locks: StripedLocks::default(),
             hashers: Mutex::new(HashMap::new()),
         }

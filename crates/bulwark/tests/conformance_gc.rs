@@ -308,4 +308,61 @@ fn gc_on_demand_through_the_management_api() {
     let status = server.api(Auth::Admin, "GET", "/gc", None).json();
     assert_eq!(status["last"]["blobs_deleted"], 1, "{status}");
     assert!(status["finished_at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(status["running"], serde_json::Value::Null, "{status}");
+}
+
+/// While a collection runs, `GET /api/v1/gc` shows its progress; afterwards it is gone.
+#[test]
+fn gc_api_reports_progress_while_running() {
+    use bulwark_testkit::Auth;
+    use serde_json::json;
+    let server = TestServer::start_with(Path::new(BIN), &[("BULWARK_GC__INTERVAL_SECS", "0")]);
+    const JUNK: u64 = 400;
+    for i in 0..JUNK {
+        push_blob(
+            &server.base_url(),
+            "team/junk",
+            &random_bytes(10_000 + i, 1_000),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1_100));
+    let mut seen = Vec::new();
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            server.api(
+                Auth::Admin,
+                "POST",
+                "/gc",
+                Some(&json!({ "grace_secs": 0 })),
+            )
+        });
+        while !run.is_finished() {
+            let status = server.api(Auth::Admin, "GET", "/gc", None).json();
+            if !status["running"].is_null() {
+                seen.push(status["running"].clone());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let done = run.join().unwrap();
+        done.expect_status(200);
+        assert_eq!(done.json()["blobs_deleted"], JUNK, "{}", done.text());
+    });
+    assert!(!seen.is_empty(), "never saw the collection running");
+    let last = seen.last().unwrap();
+    assert!(
+        last["started_at"].as_i64().unwrap() > 1_700_000_000,
+        "{last}"
+    );
+    assert!(
+        last["blobs_examined"].as_u64().unwrap() <= 2 * JUNK,
+        "{last}"
+    );
+    let deleted: Vec<u64> = seen
+        .iter()
+        .map(|p| p["blobs_deleted"].as_u64().unwrap())
+        .collect();
+    assert!(deleted.windows(2).all(|w| w[0] <= w[1]), "{deleted:?}");
+    let status = server.api(Auth::Admin, "GET", "/gc", None).json();
+    assert_eq!(status["running"], serde_json::Value::Null, "{status}");
+    assert_eq!(status["last"]["blobs_deleted"], JUNK, "{status}");
 }

@@ -40,12 +40,25 @@ impl From<GcReport> for GcReportDto {
     }
 }
 
-/// The last collection this replica ran.
+/// The last collection this replica ran, and the one it is running.
 #[derive(Serialize, ToSchema)]
 pub struct GcStatusDto {
     /// Seconds since the epoch; absent when this replica has not collected since it started.
     pub finished_at: Option<i64>,
     pub last: Option<GcReportDto>,
+    /// Progress of the collection running on this replica now; absent when none is.
+    pub running: Option<GcProgressDto>,
+}
+
+/// A collection in progress.
+#[derive(Serialize, ToSchema)]
+pub struct GcProgressDto {
+    /// Seconds since the epoch.
+    pub started_at: i64,
+    /// Candidate and stored blobs looked at so far.
+    pub blobs_examined: u64,
+    pub blobs_deleted: u64,
+    pub bytes_freed: u64,
 }
 
 /// Run a collection now.
@@ -90,6 +103,12 @@ pub(super) async fn status(
     Ok(Json(GcStatusDto {
         finished_at: last.map(|r| r.finished_at),
         last: last.map(|r| r.report.into()),
+        running: state.registry.gc_progress().map(|p| GcProgressDto {
+            started_at: p.started_at,
+            blobs_examined: p.blobs_examined,
+            blobs_deleted: p.blobs_deleted,
+            bytes_freed: p.bytes_freed,
+        }),
     }))
 }
 
