@@ -57,19 +57,25 @@ pub fn parse_lockfile(path: &str, contents: &[u8]) -> Result<Vec<Package>, Inven
         if !(source.starts_with("registry+") || source.starts_with("sparse+")) {
             continue;
         }
-        if !is_token(name) || !is_token(version) {
-            continue;
-        }
-        let purl = purl::build("cargo", None, name, version, &[]);
-        out.push(package(
-            PackageKind::Cargo,
-            path,
-            name.to_owned(),
-            version.to_owned(),
-            purl,
-        ));
+        out.extend(crate_package(path, name, version));
     }
     Ok(out)
+}
+
+/// A crates.io crate found at `path` (a lockfile or an audited binary); `None` when the name
+/// or version is empty or has whitespace or control characters.
+pub(super) fn crate_package(path: &str, name: &str, version: &str) -> Option<Package> {
+    if !is_token(name) || !is_token(version) {
+        return None;
+    }
+    let purl = purl::build("cargo", None, name, version, &[]);
+    Some(package(
+        PackageKind::Cargo,
+        path,
+        name.to_owned(),
+        version.to_owned(),
+        purl,
+    ))
 }
 
 fn is_token(s: &str) -> bool {

@@ -49,7 +49,7 @@ use std::io::Read;
 use serde::Deserialize;
 
 use super::elf::Elf;
-use super::{InventoryError, Package, PackageKind, check_size, malformed, package, purl};
+use super::{InventoryError, Package, check_size, malformed};
 
 const FORMAT: &str = "cargo-auditable data";
 
@@ -200,28 +200,18 @@ fn packages(path: &str, json: &[u8]) -> Result<Vec<Package>, InventoryError> {
         let (Some(name), Some(version)) = (p.name.as_str(), p.version.as_str()) else {
             continue;
         };
-        if !from_crates_io || build_only || !is_token(name) || !is_token(version) {
+        if !from_crates_io || build_only {
             continue;
         }
-        let purl = purl::build("cargo", None, name, version, &[]);
-        out.push(package(
-            PackageKind::Cargo,
-            path,
-            name.to_owned(),
-            version.to_owned(),
-            purl,
-        ));
+        out.extend(super::cargo::crate_package(path, name, version));
     }
     Ok(out)
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::PackageKind;
     use std::io::Write;
 
     fn zlib(data: &[u8]) -> Vec<u8> {
