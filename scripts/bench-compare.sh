@@ -16,6 +16,10 @@
 #   BENCH_OUT_DIR=target/bench-results   where results (JSON lines) and the summary go
 #   BENCH_SKIP_BUILD=1             use the existing release binaries
 #   BENCH_PIN=1                    pin servers to CPU 0 and the load generator to CPU 1
+#   BENCH_BULWARK_AUTH=password    how the bench logs in to Bulwark: password (the admin's, an
+#                                  argon2id check per token request, the default) or token (a
+#                                  personal access token made on a first start of the data
+#                                  dir, so the measured process never hashes a password)
 # Only 127.0.0.1 is ever used.
 set -euo pipefail
 
@@ -32,6 +36,9 @@ WORKLOADS=${BENCH_WORKLOADS:-"push-small pull-small manifest-get large-push larg
 ORDER=${BENCH_ORDER:-"A B B A"}
 OUT_DIR=${BENCH_OUT_DIR:-$ROOT/target/bench-results}
 PIN=${BENCH_PIN:-0}
+BULWARK_AUTH=${BENCH_BULWARK_AUTH:-password}
+[[ $BULWARK_AUTH == password || $BULWARK_AUTH == token ]] ||
+    { echo "BENCH_BULWARK_AUTH must be password or token" >&2; exit 2; }
 
 BULWARK="$ROOT/target/release/bulwark"
 BENCH="$ROOT/target/release/bulwark-bench"
@@ -133,10 +140,10 @@ if [[ "$PIN" == 1 ]] && command -v taskset >/dev/null 2>&1; then
     BENCH_PREFIX=(taskset -c 1)
 fi
 
-start_server() { # name -> sets SERVER_PID, PORT, SERVER_DIR
+start_server() { # name [existing dir] -> sets SERVER_PID, PORT, SERVER_DIR
     local name=$1
     PORT=$(free_port)
-    SERVER_DIR=$(mktemp -d "$WORK/$name.XXXXXX")
+    SERVER_DIR=${2:-$(mktemp -d "$WORK/$name.XXXXXX")}
     mkdir -p "$SERVER_DIR/data"
     case "$name" in
     distribution)
@@ -203,12 +210,29 @@ for w in $WORKLOADS; do
         B) name=bulwark ;;
         *) log "bad BENCH_ORDER entry $slot"; exit 2 ;;
         esac
-        start_server "$name"
-        log "== $w on $name (pid $SERVER_PID, port $PORT, concurrency $conc, ${DURATION}s)"
         creds=()
         # Bulwark refuses anonymous pushes; Distribution runs with no auth at all, so every
         # Bulwark figure includes the cost of authenticating (token flow) and authorising.
-        [[ $name == bulwark ]] && creds=(--username admin --password "$BULWARK_BENCH_ADMIN_PASSWORD")
+        if [[ $name == bulwark ]]; then
+            creds=(--username admin --password "$BULWARK_BENCH_ADMIN_PASSWORD")
+            if [[ $BULWARK_AUTH == token ]]; then
+                # First start: bootstrap the admin and make a token; the measured process
+                # then starts on that data dir and never runs argon2.
+                start_server bulwark
+                pat=$(curl -fsS -u "admin:$BULWARK_BENCH_ADMIN_PASSWORD" -H 'content-type: application/json' \
+                    -d '{"name":"bench"}' "http://127.0.0.1:$PORT/api/v1/users/admin/tokens" |
+                    sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+                stop_server
+                [[ -n "$pat" ]] || { log "!! could not create a personal access token"; exit 1; }
+                creds=(--username admin --password "$pat")
+                start_server bulwark "$SERVER_DIR"
+            else
+                start_server bulwark
+            fi
+        else
+            start_server "$name"
+        fi
+        log "== $w on $name (pid $SERVER_PID, port $PORT, concurrency $conc, ${DURATION}s)"
         if "${BENCH_PREFIX[@]}" "$BENCH" "${creds[@]}" --url "http://127.0.0.1:$PORT" --workload "$w" \
             --concurrency "$conc" --duration "$DURATION" --large-size "$LARGE_SIZE" \
             --chunk-size "$CHUNK_SIZE" --server-pid "$SERVER_PID" --label "$name" --json \
