@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bulwark_meta::{PostgresStore, SqliteStore};
 use bulwark_scanner::vulndb::import_path;
-use bulwark_scanner::vulndb::store::{ImportMode, NewImportLog, VulnStore, log_source};
+use bulwark_scanner::vulndb::store::{ImportMode, NewImportLog, VulnStore};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -111,19 +111,7 @@ fn import_feeds(rt: &Runtime, root: &Path, store: &dyn VulnStore, now: i64) -> B
 
         let started = Instant::now();
         let summary = rt.block_on(store.import(&batch, ImportMode::Merge, now))?;
-        let entry = NewImportLog {
-            source: log_source(&batch),
-            path: path.display().to_string(),
-            files: batch.files_read as u64,
-            records: batch.records as u64,
-            advisories: batch.advisories.len() as u64,
-            ranges: batch.ranges.len() as u64,
-            inserted: summary.sources.iter().map(|s| s.inserted).sum(),
-            updated: summary.sources.iter().map(|s| s.updated).sum(),
-            skipped: batch.skipped.len() as u64,
-            started_at: now,
-            finished_at: now,
-        };
+        let entry = NewImportLog::of(&path.display().to_string(), &batch, &summary, now, now);
         rt.block_on(store.log_import(&entry))?;
         pass.write += started.elapsed();
 

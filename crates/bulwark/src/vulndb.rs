@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bulwark_meta::SqliteStore;
-use bulwark_scanner::vulndb::store::{ImportMode, NewImportLog, VulnStore, log_source};
+use bulwark_scanner::vulndb::store::{ImportMode, NewImportLog, VulnStore};
 use bulwark_scanner::vulndb::{ImportBatch, Timestamp, import_path};
 use clap::Subcommand;
 use serde_json::json;
@@ -130,19 +130,13 @@ async fn import(config: &Config, paths: &[PathBuf], replace: bool) -> anyhow::Re
             );
         }
         print_skipped(&batch);
-        let entry = NewImportLog {
-            source: log_source(&batch),
-            path: path.display().to_string(),
-            files: batch.files_read as u64,
-            records: batch.records as u64,
-            advisories: batch.advisories.len() as u64,
-            ranges: batch.ranges.len() as u64,
-            inserted: summary.sources.iter().map(|s| s.inserted).sum(),
-            updated: summary.sources.iter().map(|s| s.updated).sum(),
-            skipped: batch.skipped.len() as u64,
+        let entry = NewImportLog::of(
+            &path.display().to_string(),
+            &batch,
+            &summary,
             started_at,
             finished_at,
-        };
+        );
         if let Err(e) = store.log_import(&entry).await {
             eprintln!("warning: could not write the import log: {e}");
         }

@@ -142,6 +142,31 @@ pub struct NewImportLog {
     pub finished_at: i64,
 }
 
+impl NewImportLog {
+    /// The log entry of importing `batch` (read from `path`) with the outcome `summary`.
+    pub fn of(
+        path: &str,
+        batch: &ImportBatch,
+        summary: &ImportSummary,
+        started_at: i64,
+        finished_at: i64,
+    ) -> Self {
+        NewImportLog {
+            source: log_source(batch),
+            path: path.to_owned(),
+            files: batch.files_read as u64,
+            records: batch.records as u64,
+            advisories: batch.advisories.len() as u64,
+            ranges: batch.ranges.len() as u64,
+            inserted: summary.sources.iter().map(|s| s.inserted).sum(),
+            updated: summary.sources.iter().map(|s| s.updated).sum(),
+            skipped: batch.skipped.len() as u64,
+            started_at,
+            finished_at,
+        }
+    }
+}
+
 /// A stored import-log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportLogEntry {
