@@ -260,6 +260,11 @@ cleanup() {
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup)"
 
+# A whole run builds from scratch on CI; incremental caches would only double the disk used.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+step "Disk space"
+df -h . | tail -n 1
+
 step "System tools"
 install_system_tools
 [ -f /etc/containers/policy.json ] ||
@@ -327,3 +332,4 @@ rm -f "$scale_log"
 
 step "All checks passed"
 echo "tests: $totals"
+echo "target/: $(du -sh target 2>/dev/null | cut -f1)"
