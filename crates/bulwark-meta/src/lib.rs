@@ -11,11 +11,10 @@
 mod migrate;
 mod postgres;
 mod postgres_auth;
-mod postgres_scan;
 mod postgres_vuln;
+mod scan;
 mod sqlite;
 mod sqlite_auth;
-mod sqlite_scan;
 mod sqlite_vuln;
 mod trust;
 
