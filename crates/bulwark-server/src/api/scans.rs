@@ -37,22 +37,11 @@ const MAX_EVENTS: u32 = 1000;
 pub struct ScanDto {
     pub repository: String,
     pub digest: String,
-    /// `queued`, `running`, `done` or `failed`: the newest job's state, `done` when the
-    /// stored result has no job in this repository. For an index: `running` or `queued`
-    /// while a platform is, else `failed` when one failed, else `done` (`unscanned` when a
-    /// platform has neither a job nor a result).
-    pub status: String,
-    /// The newest job's error, when it failed.
-    pub error: Option<String>,
-    /// Claims of the newest job.
-    pub attempts: Option<u32>,
-    /// When the layers were read (Unix seconds); absent until the first scan finished.
-    pub scanned_at: Option<i64>,
-    /// When the findings were last matched (scan or rescan).
-    pub matched_at: Option<i64>,
-    /// The vulnerability-database generation (newest import id) of the findings.
-    pub vulndb_generation: Option<i64>,
-    pub summary: Option<ScanSummaryDto>,
+    /// For an index, `status` is `running` or `queued` while a platform is, else `failed`
+    /// when one failed, else `done` (`unscanned` when a platform has neither a job nor a
+    /// result); the other fields of the state are absent.
+    #[serde(flatten)]
+    pub state: ScanStateDto,
     /// As in `bulwark scan --json` (`id`, `package`, `severity`, `fixed_version`, …).
     #[schema(value_type = Vec<Object>)]
     pub findings: Vec<serde_json::Value>,
@@ -76,14 +65,71 @@ pub struct PlatformScanDto {
     pub platform: String,
     /// The platform image's manifest digest.
     pub digest: String,
-    /// `queued`, `running`, `done`, `failed`, or `unscanned` (no job, no result).
+    #[serde(flatten)]
+    pub state: ScanStateDto,
+}
+
+/// Where an image's scanning stands: its newest job and its stored result.
+#[derive(Serialize, ToSchema)]
+pub struct ScanStateDto {
+    /// `queued`, `running`, `done` or `failed`: the newest job's state, `done` when the
+    /// stored result has no job in this repository, `unscanned` with neither.
     pub status: String,
+    /// The newest job's error, when it failed.
     pub error: Option<String>,
+    /// Claims of the newest job.
     pub attempts: Option<u32>,
+    /// When the layers were read (Unix seconds); absent until the first scan finished.
     pub scanned_at: Option<i64>,
+    /// When the findings were last matched (scan or rescan).
     pub matched_at: Option<i64>,
+    /// The vulnerability-database generation (newest import id) of the findings.
     pub vulndb_generation: Option<i64>,
     pub summary: Option<ScanSummaryDto>,
+}
+
+impl ScanStateDto {
+    fn new(job: Option<&ScanJob>, result: Option<&StoredScan>) -> Self {
+        ScanStateDto {
+            status: match job {
+                Some(j) => j.state.as_str(),
+                None if result.is_some() => "done",
+                None => "unscanned",
+            }
+            .to_owned(),
+            error: job.and_then(|j| j.error.clone()),
+            attempts: job.map(|j| j.attempts),
+            scanned_at: result.map(|r| r.scanned_at),
+            matched_at: result.map(|r| r.matched_at),
+            vulndb_generation: result.map(|r| r.vulndb_generation),
+            summary: result.map(|r| r.summary.clone().into()),
+        }
+    }
+
+    /// An index's state: only a status, from its platforms'.
+    fn of_index(platforms: &[PlatformScanDto]) -> Self {
+        let any = |s: &str| platforms.iter().any(|p| p.state.status == s);
+        let status = if any("running") {
+            "running"
+        } else if any("queued") {
+            "queued"
+        } else if any("failed") {
+            "failed"
+        } else if any("unscanned") {
+            "unscanned"
+        } else {
+            "done"
+        };
+        ScanStateDto {
+            status: status.to_owned(),
+            error: None,
+            attempts: None,
+            scanned_at: None,
+            matched_at: None,
+            vulndb_generation: None,
+            summary: None,
+        }
+    }
 }
 
 /// Counts by severity and the health grade.
@@ -217,45 +263,11 @@ async fn subject(
     Ok((repo, manifest))
 }
 
-fn status_of(job: Option<&ScanJob>, has_result: bool) -> &'static str {
-    match job {
-        Some(j) => j.state.as_str(),
-        None if has_result => "done",
-        None => "unscanned",
-    }
-}
-
-/// An index's status from its platforms' (see [`ScanDto::status`]).
-fn index_status(platforms: &[PlatformScanDto]) -> &'static str {
-    let any = |s: &str| platforms.iter().any(|p| p.status == s);
-    if any("running") {
-        "running"
-    } else if any("queued") {
-        "queued"
-    } else if any("failed") {
-        "failed"
-    } else if any("unscanned") {
-        "unscanned"
-    } else {
-        "done"
-    }
-}
-
 fn platform_dto(p: PlatformScan) -> PlatformScanDto {
-    let status = status_of(p.job.as_ref(), p.result.is_some()).to_owned();
-    let error = p.job.as_ref().and_then(|j| j.error.clone());
-    let attempts = p.job.as_ref().map(|j| j.attempts);
-    let result: Option<StoredScan> = p.result;
     PlatformScanDto {
+        state: ScanStateDto::new(p.job.as_ref(), p.result.as_ref()),
         platform: p.platform,
         digest: p.digest,
-        status,
-        error,
-        attempts,
-        scanned_at: result.as_ref().map(|r| r.scanned_at),
-        matched_at: result.as_ref().map(|r| r.matched_at),
-        vulndb_generation: result.as_ref().map(|r| r.vulndb_generation),
-        summary: result.map(|r| r.summary.into()),
     }
 }
 
@@ -295,19 +307,13 @@ pub(super) async fn get_scan(
         .map_err(internal)?
     {
         let platforms: Vec<PlatformScanDto> = platforms.into_iter().map(platform_dto).collect();
-        if platforms.iter().all(|p| p.status == "unscanned") {
+        if platforms.iter().all(|p| p.state.status == "unscanned") {
             return Err(not_scanned());
         }
         return Ok(Json(ScanDto {
             repository: repo.to_string(),
             digest,
-            status: index_status(&platforms).to_owned(),
-            error: None,
-            attempts: None,
-            scanned_at: None,
-            matched_at: None,
-            vulndb_generation: None,
-            summary: None,
+            state: ScanStateDto::of_index(&platforms),
             findings: Vec::new(),
             report_summary: serde_json::Value::Null,
             lint: serde_json::Value::Null,
@@ -324,19 +330,10 @@ pub(super) async fn get_scan(
     if job.is_none() && result.is_none() {
         return Err(not_scanned());
     }
-    let status = job.as_ref().map_or("done", |j| j.state.as_str()).to_owned();
-    let error = job.as_ref().and_then(|j| j.error.clone());
-    let attempts = job.as_ref().map(|j| j.attempts);
     let mut dto = ScanDto {
         repository: repo.to_string(),
         digest,
-        status,
-        error,
-        attempts,
-        scanned_at: None,
-        matched_at: None,
-        vulndb_generation: None,
-        summary: None,
+        state: ScanStateDto::new(job.as_ref(), result.as_ref()),
         findings: Vec::new(),
         report_summary: serde_json::Value::Null,
         lint: serde_json::Value::Null,
@@ -344,10 +341,6 @@ pub(super) async fn get_scan(
         platforms: None,
     };
     if let Some(r) = result {
-        dto.scanned_at = Some(r.scanned_at);
-        dto.matched_at = Some(r.matched_at);
-        dto.vulndb_generation = Some(r.vulndb_generation);
-        dto.summary = Some(r.summary.into());
         dto.findings = r.report["findings"].as_array().cloned().unwrap_or_default();
         dto.report_summary = r.report["summary"].clone();
         dto.warnings = r.report["warnings"]
