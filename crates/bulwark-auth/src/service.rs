@@ -442,7 +442,30 @@ impl AuthService {
         if !self.verify_cached(&phc, password, now).await? || user.disabled {
             return Err(AuthError::InvalidCredentials);
         }
+        if crate::password::needs_rehash(&phc) {
+            self.rehash(user.id, &user.name, &phc, password).await;
+        }
         Ok(user_caller(&user, Credential::Password))
+    }
+
+    /// Re-hashes a verified password made with older parameters. The login succeeds whatever
+    /// happens here: a failure only leaves the old hash, which keeps verifying.
+    async fn rehash(&self, user_id: i64, name: &str, old: &str, password: &str) {
+        let replaced = match hash_blocking(Secret::new(password)).await {
+            Ok(new) => self
+                .store
+                .replace_password_hash(user_id, old, &new)
+                .await
+                .map_err(AuthError::from),
+            Err(e) => Err(e),
+        };
+        match replaced {
+            Ok(true) => {
+                tracing::info!(user = %name, "password re-hashed with the current argon2id parameters")
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(user = %name, error = %e, "re-hashing the password failed"),
+        }
     }
 
     async fn verify_cached(&self, phc: &str, password: &str, now: i64) -> AuthResult<bool> {
@@ -883,8 +906,8 @@ fn permission_covers(granted: &[Action], action: Action) -> bool {
         || (action == Action::All && covers_all(granted))
 }
 
-/// argon2 takes 19 MiB and tens of milliseconds per hash: without a bound, a burst of logins
-/// (or of guesses) runs one per request at once and the process grows by 19 MiB each.
+/// argon2 takes 7 MiB and tens of milliseconds per hash: without a bound, a burst of logins
+/// (or of guesses) runs one per request at once and the process grows by 7 MiB each.
 static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     tokio::sync::Semaphore::new(cores.clamp(1, 4))

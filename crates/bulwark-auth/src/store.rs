@@ -174,6 +174,9 @@ pub trait AuthStore: Send + Sync {
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()>;
+    /// Replaces the user's password hash only while it is still `old` (a re-hash after login
+    /// must not undo a password change made meanwhile); whether it did.
+    async fn replace_password_hash(&self, user_id: i64, old: &str, new: &str) -> StoreResult<bool>;
     async fn set_user_email(&self, user_id: i64, email: Option<&str>) -> StoreResult<()>;
     async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> StoreResult<()>;
     async fn set_system_admin(&self, user_id: i64, system_admin: bool) -> StoreResult<()>;

@@ -175,6 +175,54 @@ async fn passwords_users_and_disabled_accounts() {
 }
 
 #[tokio::test]
+async fn a_hash_with_older_parameters_is_replaced_at_login() {
+    let env = Env::default().await;
+    let id = env.user("alice", "first password").await;
+    // What the store held before the parameters changed (argon2id, 19 MiB × 2).
+    let old = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let params = argon2::Params::new(19_456, 2, 1, None).unwrap();
+        let argon2 =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        argon2
+            .hash_password(b"first password", &salt)
+            .unwrap()
+            .to_string()
+    };
+    env.store.set_password(id, &old).await.unwrap();
+    assert!(env.login("alice", "wrong password").await.is_err());
+    let stored = || async {
+        env.store
+            .user_by_name("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap()
+    };
+    assert_eq!(stored().await, old, "a failed login re-hashes nothing");
+
+    env.login("alice", "first password").await.unwrap();
+    let new = stored().await;
+    assert!(new.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{new}");
+    assert!(!bulwark_auth::needs_rehash(&new));
+    env.login("alice", "first password").await.unwrap();
+    assert_eq!(stored().await, new, "a current hash stays");
+
+    // The re-hash never undoes a password change made meanwhile.
+    let changed = hash_password("second password").unwrap();
+    env.store.set_password(id, &changed).await.unwrap();
+    assert!(
+        !env.store
+            .replace_password_hash(id, &old, "$argon2id$stale")
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored().await, changed);
+}
+
+#[tokio::test]
 async fn password_change_invalidates_the_cached_verification() {
     let env = Env::default().await;
     let id = env.user("alice", "first password").await;

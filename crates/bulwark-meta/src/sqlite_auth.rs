@@ -475,6 +475,18 @@ impl AuthStore for SqliteStore {
         .await
     }
 
+    async fn replace_password_hash(&self, user_id: i64, old: &str, new: &str) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+                .bind(new)
+                .bind(user_id)
+                .bind(old)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_user_email(&self, user_id: i64, email: Option<&str>) -> StoreResult<()> {
         self.update_one(
             format!("user {user_id}"),
