@@ -225,6 +225,19 @@ async fn check_users(s: Store) {
             .as_deref(),
         Some("$argon2id$new")
     );
+    // A re-hash replaces only the hash it was computed from.
+    assert!(
+        !s.replace_password_hash(bob.id, "$argon2id$old", "$argon2id$rehash")
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.replace_password_hash(bob.id, "$argon2id$new", "$argon2id$rehash")
+            .await
+            .unwrap()
+    );
+    let hash = s.user_by_name("bob").await.unwrap().unwrap().password_hash;
+    assert_eq!(hash.as_deref(), Some("$argon2id$rehash"));
 
     s.set_user_disabled(bob.id, true).await.unwrap();
     assert!(s.user_by_id(bob.id).await.unwrap().unwrap().disabled);
