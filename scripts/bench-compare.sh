@@ -40,8 +40,10 @@ BULWARK_AUTH=${BENCH_BULWARK_AUTH:-password}
 [[ $BULWARK_AUTH == password || $BULWARK_AUTH == token ]] ||
     { echo "BENCH_BULWARK_AUTH must be password or token" >&2; exit 2; }
 
-BULWARK="$ROOT/target/release/bulwark"
-BENCH="$ROOT/target/release/bulwark-bench"
+# Where cargo puts the binaries (CARGO_TARGET_DIR is honoured, as cargo does).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BULWARK="$TARGET_DIR/release/bulwark"
+BENCH="$TARGET_DIR/release/bulwark-bench"
 
 log() { printf '%s\n' "$*" >&2; }
 
