@@ -94,6 +94,7 @@ struct Pass {
     inserted: u64,
     updated: u64,
     unchanged: u64,
+    kept_newer: u64,
 }
 
 /// Imports every feed folder under `root` into `store`, one merge import (and one import-log
@@ -124,6 +125,7 @@ fn import_feeds(rt: &Runtime, root: &Path, store: &dyn VulnStore, now: i64) -> B
             pass.inserted += s.inserted;
             pass.updated += s.updated;
             pass.unchanged += s.unchanged;
+            pass.kept_newer += s.kept_newer;
         }
     }
     Ok(pass)
@@ -193,13 +195,15 @@ fn measure(
         &format!("{prefix}-reimport-write"),
         format!("{:.0} ms", millis(again.write)),
         format!(
-            "{} unchanged, {changed} changed; counts {}",
+            "{} unchanged, {} older than stored, {changed} changed; counts {}",
             again.unchanged,
+            again.kept_newer,
             if same { "unchanged" } else { "CHANGED" }
         ),
         json!({
             "ms": millis(again.write),
             "unchanged": again.unchanged,
+            "kept_newer": again.kept_newer,
             "inserted": again.inserted,
             "updated": again.updated,
             "advisories": after.advisories(),

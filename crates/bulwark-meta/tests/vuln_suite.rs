@@ -384,9 +384,35 @@ async fn check_real_feeds(s: Store) {
         // Importing the same folder again writes nothing.
         let again = s.import(b, ImportMode::Merge, 2_000).await.unwrap();
         assert_eq!(again.changed(), 0, "{folder}: {again:?}");
-        assert_eq!(again.sources[0].unchanged, advisories, "{folder}");
+        // Of the 16 advisories the GHSA bundle shares with ghsa/, GHSA-crjg-w57m-rqqf is the
+        // one whose ghsa/ copy is the newer (modified 2024-08-01 against 2024-07-22).
+        let kept = u64::from(folder == "ghsa-osvdev-bundle");
+        assert_eq!(got.sources[0].kept_newer, kept, "{folder}");
+        assert_eq!(again.sources[0].kept_newer, kept, "{folder}");
+        assert_eq!(again.sources[0].unchanged, advisories - kept, "{folder}");
     }
     eprintln!("imported the test set twice in {:?}", started.elapsed());
+    // ghsa/ again, after the bundle: 15 of its advisories are older copies of the bundle's,
+    // which stay; GHSA-crjg-w57m-rqqf kept its ghsa/ copy all along, so nothing changes.
+    let again = s
+        .import(batch("ghsa"), ImportMode::Merge, 3_000)
+        .await
+        .unwrap();
+    let o = &again.sources[0];
+    assert_eq!(
+        (o.kept_newer, o.unchanged, again.changed()),
+        (15, 37, 0),
+        "{again:?}"
+    );
+    let (crjg, _) = s
+        .advisory(FeedSource::Osv, "GHSA-crjg-w57m-rqqf")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        crjg.modified.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2024-08-01T05:06:44Z")
+    );
     // The first folder of each kind went into an empty store.
     assert_eq!(s.counts().await.unwrap(), reference.counts().await.unwrap());
     let counts = s.counts().await.unwrap();
@@ -404,7 +430,7 @@ async fn check_real_feeds(s: Store) {
     assert_eq!(by[&FeedSource::RedHatCsaf].0, 11);
     assert!(by[&FeedSource::AlpineSecdb].0 >= 6814);
 
-    // Stored rows equal the parsed ones (a sample of each folder; the last import of an id
+    // Stored rows equal the parsed ones (a sample of each folder; the newest copy of an id
     // wins for OSV, and distro advisories are merged, so compare with the reference).
     for &(folder, _, _, _) in FOLDERS {
         for a in batch(folder).advisories.iter().step_by(37) {

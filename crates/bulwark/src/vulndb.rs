@@ -115,12 +115,17 @@ async fn import(config: &Config, paths: &[PathBuf], replace: bool) -> anyhow::Re
         print_batch(path, &batch, started.elapsed().as_secs_f64());
         for s in &summary.sources {
             println!(
-                "  {:<15} {:>7} advisories ({} new, {} updated, {} unchanged{}), {} ranges",
+                "  {:<15} {:>7} advisories ({} new, {} updated, {} unchanged{}{}), {} ranges",
                 s.source.as_str(),
                 s.advisories,
                 s.inserted,
                 s.updated,
                 s.unchanged,
+                if s.kept_newer > 0 {
+                    format!(", {} older than stored, kept", s.kept_newer)
+                } else {
+                    String::new()
+                },
                 if replace {
                     format!(", {} removed", s.removed)
                 } else {

@@ -11,7 +11,11 @@
 //! - a stored advisory whose row or ranges differ from the batch is
 //!   updated, and its ranges are replaced (in the same transaction);
 //! - everything else is left alone and counted as unchanged, so a second
-//!   import of the same files writes nothing.
+//!   import of the same files writes nothing;
+//! - in a merge import, an OSV or CSAF advisory whose stored copy has a later
+//!   `modified` is left alone too (counted as `kept_newer`): importing an
+//!   older archive, or a record that two bundles carry in different
+//!   versions, never moves an advisory back in time.
 //!
 //! What "its ranges" means depends on the feed. OSV and CSAF records are
 //! complete documents: the batch's ranges replace *all* stored ranges of
@@ -92,6 +96,9 @@ pub struct SourceSummary {
     pub updated: u64,
     /// Stored advisories the batch left as they were.
     pub unchanged: u64,
+    /// Stored advisories kept because the batch's copy is older (an OSV or CSAF record whose
+    /// `modified` is earlier than the stored one's; merge imports only).
+    pub kept_newer: u64,
     /// Stored advisories deleted ([`ImportMode::Replace`] only).
     pub removed: u64,
 }
@@ -394,6 +401,7 @@ pub fn plan(
         inserted: 0,
         updated: 0,
         unchanged: 0,
+        kept_newer: 0,
         removed: 0,
     };
     let mut new_ranges: HashMap<&str, Vec<&AffectedRange>> = HashMap::new();
@@ -441,6 +449,17 @@ pub fn plan(
             insert.extend(new);
             continue;
         };
+        // An older copy of a complete record (an archive imported after a newer one, or the
+        // same advisory in two bundles) must not undo the newer one. A replace import makes
+        // the store equal to the batch, so it takes the batch's copy whatever its age.
+        if !parts
+            && mode == ImportMode::Merge
+            && advisory.modified.is_some()
+            && advisory.modified < stored.modified
+        {
+            summary.kept_newer += 1;
+            continue;
+        }
         let old = old_ranges.get(id).map(Vec::as_slice).unwrap_or_default();
         // In replace mode a batch is the whole feed, so even a distro
         // advisory is complete.
@@ -754,6 +773,32 @@ mod tests {
             .unwrap();
         assert_eq!(ranges.len(), 1);
         assert_eq!(ranges[0].fixed_version.as_deref(), Some("1.3.0"));
+    }
+
+    #[test]
+    fn an_older_copy_never_replaces_a_newer_one() {
+        let s = MemoryStore::new();
+        let v1 = import_bytes("a.json", OSV_V1.as_bytes());
+        let v2 = import_bytes("b.json", OSV_V2.as_bytes());
+        block_on(s.import(&v2, ImportMode::Merge, 1)).unwrap();
+        for at in [2, 3] {
+            let r = block_on(s.import(&v1, ImportMode::Merge, at)).unwrap();
+            assert_eq!((r.sources[0].kept_newer, r.changed()), (1, 0), "{r:?}");
+        }
+        let fixed = |s: &MemoryStore| {
+            let (_, ranges) = block_on(s.advisory(FeedSource::Osv, "GO-1"))
+                .unwrap()
+                .unwrap();
+            ranges[0].fixed_version.clone()
+        };
+        assert_eq!(fixed(&s).as_deref(), Some("1.3.0"));
+        // Re-importing the newer copy is a no-op, not an update.
+        let r = block_on(s.import(&v2, ImportMode::Merge, 4)).unwrap();
+        assert_eq!((r.sources[0].unchanged, r.changed()), (1, 0));
+        // A replace import makes the store equal to the batch, older or not.
+        let r = block_on(s.import(&v1, ImportMode::Replace, 5)).unwrap();
+        assert_eq!((r.sources[0].updated, r.sources[0].kept_newer), (1, 0));
+        assert_eq!(fixed(&s).as_deref(), Some("1.2.0"));
     }
 
     #[test]
