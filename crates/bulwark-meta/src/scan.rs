@@ -97,6 +97,11 @@ fn unscanned_from(t: UnscannedTuple) -> UnscannedManifest {
     }
 }
 
+const PENDING: &str = "SELECT \
+     COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0) \
+     FROM scan_jobs WHERE state IN ('queued', 'running')";
+
 static LATEST_JOB: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {JOB_COLUMNS} FROM scan_jobs WHERE repository = $1 AND digest = $2 \
@@ -216,6 +221,10 @@ fn result_params(s: &StoredScan) -> [String; 4] {
 
 fn summary_json(s: &ScanSummary) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "{}".to_owned())
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
 }
 
 fn count(v: u64) -> i64 {
@@ -358,6 +367,14 @@ macro_rules! scan_store {
                     .await
                     .map_err(backend)?;
                 row.map(job_from).transpose()
+            }
+
+            async fn pending_counts(&self) -> StoreResult<(u64, u64)> {
+                let (queued, running): (i64, i64) = sqlx::query_as(PENDING)
+                    .fetch_one(&self.$read)
+                    .await
+                    .map_err(backend)?;
+                Ok((to_u64(queued), to_u64(running)))
             }
 
             async fn save_result(&self, scan: &StoredScan) -> StoreResult<()> {

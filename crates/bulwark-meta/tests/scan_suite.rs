@@ -28,6 +28,7 @@ const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111
 const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
 async fn check_queue(s: Store) {
+    assert_eq!(s.pending_counts().await.unwrap(), (0, 0));
     assert!(s.enqueue("p/app", D1, 10).await.unwrap());
     assert!(
         !s.enqueue("p/app", D1, 11).await.unwrap(),
@@ -35,6 +36,7 @@ async fn check_queue(s: Store) {
     );
     assert!(s.enqueue("p/other", D1, 12).await.unwrap());
     assert!(s.enqueue("p/app", D2, 13).await.unwrap());
+    assert_eq!(s.pending_counts().await.unwrap(), (3, 0));
 
     let a = s.claim("w1", 20, 600).await.unwrap().unwrap();
     assert_eq!((a.repository.as_str(), a.digest.as_str()), ("p/app", D1));
@@ -54,12 +56,18 @@ async fn check_queue(s: Store) {
     assert_eq!((d.repository.as_str(), d.digest.as_str()), ("p/app", D1));
     assert_ne!(d.id, a.id);
     assert!(s.claim("w3", 24, 600).await.unwrap().is_none());
+    assert_eq!(s.pending_counts().await.unwrap(), (0, 4));
 
     // Only the holder finishes a job.
     assert!(!s.complete(a.id, "w2", 30).await.unwrap());
     assert!(s.complete(a.id, "w1", 30).await.unwrap());
     assert!(!s.complete(a.id, "w1", 31).await.unwrap(), "already done");
     assert!(s.complete(d.id, "w3", 32).await.unwrap());
+    assert_eq!(
+        s.pending_counts().await.unwrap(),
+        (0, 2),
+        "done jobs are not pending"
+    );
     let latest = s.latest_job("p/app", D1).await.unwrap().unwrap();
     assert_eq!(latest.id, d.id);
     assert_eq!(latest.state, JobState::Done);

@@ -371,6 +371,9 @@ pub trait ScanStore: Send + Sync {
     /// The newest job of `digest` in `repository`.
     async fn latest_job(&self, repository: &str, digest: &str) -> StoreResult<Option<ScanJob>>;
 
+    /// Jobs waiting to be claimed and jobs running (lease expired or not), over all replicas.
+    async fn pending_counts(&self) -> StoreResult<(u64, u64)>;
+
     /// Stores (replaces) the result for `scan.digest`.
     async fn save_result(&self, scan: &StoredScan) -> StoreResult<()>;
 

@@ -112,6 +112,52 @@ impl Default for ScanConfig {
     }
 }
 
+/// Prometheus series of the scan workers.
+pub mod metric {
+    /// Scan jobs finished by this process, by `outcome`: `scanned`, `index` (its platform
+    /// images were queued), `retried` (failed, queued again), `failed` (failed for good) and
+    /// `lease_lost` (another worker took the job over; nothing was stored).
+    pub const JOBS: &str = "bulwark_scan_jobs_total";
+    /// Seconds an image scan took (reading the layers, matching, storing the result).
+    pub const DURATION: &str = "bulwark_scan_duration_seconds";
+    /// Jobs waiting in the shared queue (every replica reports the same number).
+    pub const QUEUED: &str = "bulwark_scan_jobs_queued";
+    /// Jobs claimed and not finished, on any replica.
+    pub const RUNNING: &str = "bulwark_scan_jobs_running";
+
+    pub(crate) const OUTCOMES: [&str; 5] = ["scanned", "index", "retried", "failed", "lease_lost"];
+}
+
+/// Help texts, and every outcome at zero (so that the first failure is an increase); call
+/// once after installing a recorder.
+pub fn init_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    for outcome in metric::OUTCOMES {
+        metrics::counter!(metric::JOBS, "outcome" => outcome).absolute(0);
+    }
+    describe_counter!(
+        metric::JOBS,
+        "Scan jobs finished by this process, by outcome (scanned, index, retried, failed, lease_lost)"
+    );
+    describe_histogram!(
+        metric::DURATION,
+        Unit::Seconds,
+        "Time an image scan took: reading its layers, matching, storing the result"
+    );
+    describe_gauge!(
+        metric::QUEUED,
+        "Scan jobs waiting in the queue shared by all replicas"
+    );
+    describe_gauge!(
+        metric::RUNNING,
+        "Scan jobs claimed by a worker of any replica and not finished"
+    );
+}
+
+fn count_job(outcome: &'static str) {
+    metrics::counter!(metric::JOBS, "outcome" => outcome).increment(1);
+}
+
 /// Scan on push, the workers and the rescan.
 pub struct ScanService {
     registry: Arc<Registry>,
@@ -402,6 +448,8 @@ impl ScanService {
         }
         let me = self.clone();
         tasks.push(tokio::spawn(async move { me.prune_loop().await }));
+        let me = self.clone();
+        tasks.push(tokio::spawn(async move { me.queue_metrics_loop().await }));
         if self.config.backfill_on_start {
             let me = self.clone();
             tasks.push(tokio::spawn(async move {
@@ -437,6 +485,24 @@ impl ScanService {
         }
     }
 
+    /// Keeps the queue gauges current: one count query per poll interval.
+    async fn queue_metrics_loop(&self) {
+        let queued = metrics::gauge!(metric::QUEUED);
+        let running = metrics::gauge!(metric::RUNNING);
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.scans.pending_counts().await {
+                Ok((q, r)) => {
+                    queued.set(q as f64);
+                    running.set(r as f64);
+                }
+                Err(e) => tracing::debug!(error = %e, "counting pending scan jobs failed"),
+            }
+        }
+    }
+
     async fn run(&self, worker: &str, job: ScanJob) {
         let started = std::time::Instant::now();
         let lost = Arc::new(AtomicBool::new(false));
@@ -455,6 +521,7 @@ impl ScanService {
                 digest = %job.digest,
                 "scan job was claimed by another worker (lease lost); its result is discarded"
             );
+            count_job("lease_lost");
             return;
         }
         let stored = match outcome {
@@ -464,6 +531,7 @@ impl ScanService {
                     digest = %job.digest,
                     "index: its platform images are queued"
                 );
+                count_job("index");
                 self.scans.complete(job.id, worker, now()).await
             }
             Ok(Some(summary)) => {
@@ -477,10 +545,13 @@ impl ScanService {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "image scanned"
                 );
+                count_job("scanned");
+                metrics::histogram!(metric::DURATION).record(started.elapsed().as_secs_f64());
                 self.scans.complete(job.id, worker, now()).await
             }
             Err(e) => {
                 let retry = e.retry && job.attempts < self.config.max_attempts;
+                count_job(if retry { "retried" } else { "failed" });
                 tracing::warn!(
                     repository = %job.repository,
                     digest = %job.digest,
@@ -1225,6 +1296,9 @@ mod tests {
             _: Option<(&str, &str)>,
             _: u32,
         ) -> Result<Vec<bulwark_scanner::jobs::UnscannedManifest>, StoreError> {
+            unimplemented!()
+        }
+        async fn pending_counts(&self) -> Result<(u64, u64), StoreError> {
             unimplemented!()
         }
         async fn latest_job(&self, _: &str, _: &str) -> Result<Option<ScanJob>, StoreError> {

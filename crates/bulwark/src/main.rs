@@ -407,9 +407,16 @@ fn install_metrics_recorder() -> anyhow::Result<metrics_exporter_prometheus::Pro
             Matcher::Full(bulwark_server::telemetry::HTTP_DURATION.into()),
             LATENCY_BUCKETS,
         )?
+        .set_buckets_for_metric(
+            Matcher::Full(bulwark_server::scan::metric::DURATION.into()),
+            &[
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+            ],
+        )?
         .install_recorder()
         .context("installing the metrics recorder")?;
     bulwark_server::telemetry::describe_metrics();
+    bulwark_server::scan::init_metrics();
     bulwark_core::gc::init_metrics();
     Ok(handle)
 }

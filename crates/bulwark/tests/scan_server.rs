@@ -173,6 +173,87 @@ fn push_image(s: &TestServer, repo: &str) -> (String, Vec<String>) {
     )
 }
 
+/// The value of the unlabelled or exactly-labelled series `series` (as the exporter prints
+/// it, e.g. `bulwark_scan_jobs_total{outcome="scanned"}`) in a scrape.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// `/metrics` counts scan jobs by outcome, times the scans and shows the shared queue.
+#[test]
+fn scan_jobs_show_in_metrics() {
+    let s = TestServer::start_with(
+        Path::new(env!("CARGO_BIN_EXE_bulwark")),
+        &[("BULWARK_GC__INTERVAL_SECS", "0")],
+    );
+    let scrape = || {
+        let r = s.get_as(Auth::Anonymous, "/metrics");
+        r.expect_status(200);
+        r.text()
+    };
+    let before = scrape();
+    for outcome in ["scanned", "index", "retried", "failed", "lease_lost"] {
+        let series = format!("bulwark_scan_jobs_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(metric(&before, &series), Some(0.0), "{before}");
+    }
+
+    s.create_project("scans", "private");
+    let (digest, _) = push_image(&s, "scans/app");
+    wait_for(&s, "scans/app", &digest, "the scan on push", |v| {
+        v["status"] == "done"
+    });
+    // A layer that is not a tar archive: the scan fails.
+    let base = s.base_url();
+    let junk = b"not a tar archive".repeat(64);
+    let junk_digest = push_blob(&base, "scans/junk", &junk);
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let config_digest = push_blob(&base, "scans/junk", config);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": support::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": junk_digest, "size": junk.len()}],
+    })
+    .to_string();
+    push_manifest(
+        &base,
+        "scans/junk",
+        "v1",
+        support::OCI_MANIFEST,
+        manifest.as_bytes(),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = scrape();
+        let outcome = |o: &str| {
+            metric(&m, &format!("bulwark_scan_jobs_total{{outcome=\"{o}\"}}")).unwrap_or(-1.0)
+        };
+        let settled = outcome("scanned") == 1.0
+            && outcome("failed") + outcome("retried") >= 1.0
+            && metric(&m, "bulwark_scan_duration_seconds_count") == Some(1.0)
+            && metric(&m, "bulwark_scan_jobs_queued") == Some(0.0)
+            && metric(&m, "bulwark_scan_jobs_running") == Some(0.0);
+        if settled {
+            assert_eq!(outcome("lease_lost"), 0.0);
+            assert!(
+                m.contains("bulwark_scan_duration_seconds_bucket{le=\"600\"} 1"),
+                "{m}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scan metrics did not settle:\n{m}\n--- server log ---\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn scan_on_push_sbom_referrer_and_rescan_on_vulndb_update() {
     scan_flow(&[]);
