@@ -539,6 +539,23 @@ impl fmt::Debug for TrustStore {
     }
 }
 
+/// The DER encodings of the PEM `CERTIFICATE` blocks in `pem`, each parsed as an X.509
+/// certificate; at least one.
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, NotationError> {
+    let certs = Certificate::load_pem_chain(pem)
+        .map_err(|e| NotationError::TrustStore(format!("not PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(NotationError::TrustStore(
+            "no PEM CERTIFICATE block".to_owned(),
+        ));
+    }
+    certs
+        .iter()
+        .map(|c| c.to_der())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| NotationError::TrustStore(e.to_string()))
+}
+
 impl TrustStore {
     /// A `ca` store named `default` from one or more PEM `CERTIFICATE` blocks.
     pub fn from_pem(pem: &[u8]) -> Result<Self, NotationError> {
@@ -557,14 +574,7 @@ impl TrustStore {
                 pem.len()
             )));
         }
-        let certs = Certificate::load_pem_chain(pem)
-            .map_err(|e| NotationError::TrustStore(format!("not PEM certificates: {e}")))?;
-        let ders = certs
-            .iter()
-            .map(|c| c.to_der())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| NotationError::TrustStore(e.to_string()))?;
-        Self::from_der_certs(store_type, name, ders)
+        Self::from_der_certs(store_type, name, pem_certificates(pem)?)
     }
 
     /// A store from DER certificates.

@@ -227,7 +227,7 @@ impl TrustPolicy {
         let mut certificates = Vec::new();
         for c in &self.certificates {
             check_name("certificate", &c.name)?;
-            let ders = pem_certificates(&c.pem)
+            let ders = crate::notation::pem_certificates(c.pem.as_bytes())
                 .map_err(|e| invalid(format!("certificate {:?}: {e}", c.name)))?;
             certificates.extend(ders.into_iter().map(|d| (c.name.clone(), d)));
         }
@@ -278,34 +278,6 @@ fn check_name(what: &str, name: &str) -> Result<(), PolicyError> {
         return Err(PolicyError::Invalid(format!("{what} name {name:?}")));
     }
     Ok(())
-}
-
-/// The DER bodies of every `CERTIFICATE` block in `pem`.
-pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, String> {
-    use base64::Engine as _;
-    let mut out = Vec::new();
-    let mut rest = pem;
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    while let Some(start) = rest.find(BEGIN) {
-        let body_start = start + BEGIN.len();
-        let Some(len) = rest[body_start..].find(END) else {
-            return Err("unterminated CERTIFICATE block".to_owned());
-        };
-        let body: String = rest[body_start..body_start + len]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| format!("CERTIFICATE block is not base64: {e}"))?;
-        out.push(der);
-        rest = &rest[body_start + len + END.len()..];
-    }
-    if out.is_empty() {
-        return Err("no PEM CERTIFICATE block".to_owned());
-    }
-    Ok(out)
 }
 
 impl CompiledPolicy {
