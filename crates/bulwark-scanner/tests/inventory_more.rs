@@ -189,32 +189,66 @@ fn rpm_hostile_header_bytes() {
     }
 }
 
+/// The same three headers as rpmdb.sqlite, stored by Berkeley DB 5.3's db_load
+/// (fixtures/rpm/make-bdb.sh): 512-byte pages little-endian, 4096-byte pages big-endian.
 #[test]
-fn rpm_berkeley_db_is_reported_unsupported() {
-    // The first page of a Berkeley DB hash file: magic 0x00061561 at 12.
-    let mut page = vec![0u8; 4096];
-    page[12..16].copy_from_slice(&0x0006_1561u32.to_le_bytes());
-    let err = inventory::parse("var/lib/rpm/Packages", &page, None)
-        .unwrap()
-        .unwrap_err();
-    assert!(
+fn rpm_berkeley_db_packages() {
+    let fedora = distro::from_os_release(b"ID=fedora\nVERSION_ID=39\n").expect("fedora os-release");
+    let sqlite = inventory::parse(
+        "var/lib/rpm/rpmdb.sqlite",
+        &fixture("rpm/rpmdb.sqlite"),
+        Some(&fedora),
+    )
+    .unwrap()
+    .unwrap();
+    let sorted = |mut p: Vec<Package>| {
+        p.sort_by(|a, b| a.name.cmp(&b.name));
+        p
+    };
+    for file in ["rpm/Packages-512", "rpm/Packages-be"] {
+        let pkgs = inventory::parse("var/lib/rpm/Packages", &fixture(file), Some(&fedora))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pkgs.len(), 3, "{file}");
+        let mut want = sorted(sqlite.clone());
+        for p in &mut want {
+            p.path = "var/lib/rpm/Packages".to_owned();
+        }
+        assert_eq!(sorted(pkgs), want, "{file}");
+    }
+}
+
+#[test]
+fn rpm_berkeley_db_hostile_files_are_errors() {
+    let real = fixture("rpm/Packages-512");
+    let bdb_error = |bytes: &[u8]| {
+        let err = rpm::parse_berkeley("var/lib/rpm/Packages", bytes, None).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                InventoryError::Malformed {
+                    format: "rpm database (Berkeley DB)" | "rpm header",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         err.to_string()
-            .contains("unsupported rpm database format (Berkeley DB)"),
-        "{err}"
-    );
-    page[12..16].copy_from_slice(&0x0006_1561u32.to_be_bytes());
-    assert!(
-        rpm::parse_berkeley("p", &page)
-            .unwrap_err()
-            .to_string()
-            .contains("(Berkeley DB)")
-    );
-    assert!(
-        !rpm::parse_berkeley("p", b"short")
-            .unwrap_err()
-            .to_string()
-            .contains("(Berkeley DB)")
-    );
+    };
+    assert!(bdb_error(b"short").contains("not a Berkeley DB"));
+    assert!(bdb_error(&vec![0u8; 4096]).contains("not a Berkeley DB"));
+    // Cut short: the overflow chains run out of pages.
+    let cut = bdb_error(&real[..real.len() - 512]);
+    assert!(cut.contains("overflow"), "{cut}");
+    // Every single-byte change and every truncation: an answer, never a panic.
+    for i in 0..real.len() {
+        let mut b = real.clone();
+        b[i] ^= 0x5a;
+        let _ = rpm::parse_berkeley("p", &b, None);
+    }
+    for n in (0..real.len()).step_by(13) {
+        let _ = rpm::parse_berkeley("p", &real[..n], None);
+    }
 }
 
 // ----------------------------------------------------------------- Go
@@ -609,8 +643,7 @@ fn java_path_tricks_and_garbage() {
 /// Berkeley DB files, one at the rpm path.
 fn test_image() -> tempfile::TempDir {
     let not_go = minimal_elf64(&[0u8; 256]);
-    let mut bdb = vec![0u8; 4096];
-    bdb[12..16].copy_from_slice(&0x0006_1561u32.to_le_bytes());
+    let bdb = fixture("rpm/Packages-512");
     let l0 = Layer::new()
         .file(
             "etc/os-release",
@@ -697,21 +730,20 @@ fn scan_picks_the_new_inventories_out_of_layers() {
             rpm.package.purl,
             "pkg:rpm/fedora/bulwark-hello@1.2.3-4.fc39?arch=x86_64&distro=fedora-39&epoch=2"
         );
-        // The Berkeley DB is a warning; the copy elsewhere is not routed
-        // to the rpm parser (and is not a Go binary either: not ELF).
-        let warnings: Vec<(&str, &str)> = scanned
-            .warnings
-            .list
-            .iter()
-            .map(|w| (w.path.as_str(), w.message.as_str()))
-            .collect();
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert_eq!(warnings[0].0, "var/lib/rpm/Packages");
+        // The Berkeley DB beside rpmdb.sqlite is a leftover rpm no longer reads, so
+        // its packages are not listed twice; the copy elsewhere is not routed to
+        // the rpm parser (and is not a Go binary either: not ELF).
         assert!(
-            warnings[0]
-                .1
-                .contains("unsupported rpm database format (Berkeley DB)"),
-            "{warnings:?}"
+            scanned
+                .packages
+                .iter()
+                .all(|p| !p.package.path.ends_with("Packages")),
+            "{found:?}"
+        );
+        assert!(
+            scanned.warnings.list.is_empty(),
+            "{:?}",
+            scanned.warnings.list
         );
         // What the scan holds of each file.
         let held = |p: &str| scanned.files.get(p).and_then(|n| n.content.clone());

@@ -223,10 +223,20 @@ pub fn scan_image(
     let distro = distro::detect(&|p: &str| squash.read(p).map(<[u8]>::to_vec));
     let layer_digests: Vec<Digest> = image.layers.iter().map(|l| l.digest.clone()).collect();
     let mut packages = Vec::new();
+    // rpm reads one database: after a conversion to sqlite, a leftover Berkeley DB is stale.
+    let rpm_sqlite = [
+        "var/lib/rpm/rpmdb.sqlite",
+        "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    ]
+    .iter()
+    .any(|p| squash.read(p).is_some());
     for (path, node) in squash.iter() {
         let Some(content) = &node.content else {
             continue;
         };
+        if rpm_sqlite && inventory::parser_for(path) == Some(inventory::Parser::RpmBerkeley) {
+            continue;
+        }
         match inventory::parse(path, content, distro.as_ref()) {
             None => {}
             Some(Err(e)) => warnings.push(Some(node.layer), path, e.to_string()),

@@ -16,7 +16,7 @@
 //! | Composer | `**/composer.lock` | [`composer`] |
 //! | RubyGems | `**/specifications/*.gemspec`, `**/specifications/default/*.gemspec` | [`gem`] |
 //! | rpm database (sqlite) | `var/lib/rpm/rpmdb.sqlite`, `usr/lib/sysimage/rpm/rpmdb.sqlite` | [`rpm`] |
-//! | rpm database (Berkeley DB, reported unsupported) | `var/lib/rpm/Packages` | [`rpm`] |
+//! | rpm database (Berkeley DB) | `var/lib/rpm/Packages` | [`rpm`] |
 //! | Java archives | `**/*.jar`, `**/*.war`, `**/*.ear` | [`java`] |
 //! | Go executables, Rust executables built with `cargo auditable` (ELF) | extensionless files outside data trees ([`gobinary::is_candidate`]) | [`gobinary`], [`rustbinary`] |
 //!
@@ -34,6 +34,7 @@ use crate::distro::Distro;
 use crate::version::Ecosystem;
 
 pub mod apk;
+mod bdb;
 pub mod cargo;
 pub mod composer;
 mod control;
@@ -176,8 +177,7 @@ pub enum Parser {
     Gemspec,
     /// The sqlite rpm database, `rpmdb.sqlite`.
     RpmSqlite,
-    /// The Berkeley DB rpm database, `var/lib/rpm/Packages`: recognised
-    /// and reported as unsupported.
+    /// The Berkeley DB rpm database, `var/lib/rpm/Packages`.
     RpmBerkeley,
     /// A possible Go or `cargo auditable` Rust executable (or the compact
     /// record the image scan keeps of one); see [`parse_executable`].
@@ -227,7 +227,7 @@ impl Parser {
             Parser::ComposerLock => composer::parse_lockfile(path, contents),
             Parser::Gemspec => gem::parse_gemspec(path, contents),
             Parser::RpmSqlite => rpm::parse_sqlite(path, contents, distro),
-            Parser::RpmBerkeley => rpm::parse_berkeley(path, contents),
+            Parser::RpmBerkeley => rpm::parse_berkeley(path, contents, distro),
             Parser::Executable => parse_executable(path, contents),
             Parser::JavaArchive => java::parse_archive(path, contents),
         }

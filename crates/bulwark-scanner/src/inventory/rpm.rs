@@ -1,7 +1,7 @@
 //! The rpm database: `var/lib/rpm/rpmdb.sqlite` and
 //! `usr/lib/sysimage/rpm/rpmdb.sqlite` (RHEL/UBI 9+, Fedora 33+, Rocky,
-//! Alma, openSUSE), and detection of the Berkeley DB `var/lib/rpm/Packages`
-//! of older releases.
+//! Alma, openSUSE), and the Berkeley DB `var/lib/rpm/Packages` of older
+//! releases.
 //!
 //! # sqlite
 //!
@@ -28,12 +28,12 @@
 //!
 //! # Berkeley DB
 //!
-//! No maintained Rust crate reads Berkeley DB hash files, so
-//! `var/lib/rpm/Packages` is routed only to be recognised: a file with the
-//! Berkeley DB hash magic is reported as an error
-//! (`unsupported rpm database format (Berkeley DB)`), which the image scan
-//! records as a warning. `var/lib/rpm/rpmdb.sqlite` takes precedence when
-//! both exist.
+//! RHEL/CentOS 7 and 8, Amazon Linux 2 and older SUSE keep the same header
+//! blobs as the values of a Berkeley DB hash database,
+//! `var/lib/rpm/Packages`. No maintained Rust crate reads that format, so
+//! [`super::bdb`] reads the part of it rpm uses. When an image holds both
+//! (a leftover `Packages` beside `rpmdb.sqlite` after rpm converted its
+//! database), the image scan reads only `rpmdb.sqlite`, the one rpm uses.
 //!
 //! Package URLs: `pkg:rpm/<vendor>/<name>@<version>-<release>?arch=..&epoch=..&distro=..`
 //! with the vendor from the distribution (`redhat`, `fedora`, `rocky`, ...).
@@ -46,11 +46,12 @@ use rusqlite::{Connection, OpenFlags};
 use crate::distro::{Distro, DistroId};
 
 use super::{
-    InventoryError, Package, PackageKind, check_entries, check_size, malformed, non_empty, package,
-    purl,
+    InventoryError, Package, PackageKind, bdb, check_entries, check_size, malformed, non_empty,
+    package, purl,
 };
 
 const FORMAT: &str = "rpm database";
+const BDB_FORMAT: &str = "rpm database (Berkeley DB)";
 const HEADER_FORMAT: &str = "rpm header";
 
 /// rpm's own bounds (`HEADER_TAGS_MAX`, `HEADER_DATA_MAX` in rpm's
@@ -70,10 +71,6 @@ const TAG_MODULARITYLABEL: i32 = 5096;
 const TYPE_INT32: u32 = 4;
 const TYPE_STRING: u32 = 6;
 const TYPE_I18NSTRING: u32 = 9;
-
-/// Berkeley DB hash database magic (`0x00061561`), at offset 12 of the
-/// metadata page, in either byte order.
-const BDB_HASH_MAGIC: u32 = 0x0006_1561;
 
 /// The fields of one rpm header that the inventory uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,7 +106,40 @@ pub fn parse_sqlite(
     if !contents.starts_with(b"SQLite format 3\0") {
         return Err(malformed(path, FORMAT, "not an SQLite database"));
     }
-    let blobs = read_blobs(path, contents)?;
+    packages(path, &read_blobs(path, contents)?, distro)
+}
+
+/// Parses the Berkeley DB `Packages` hash database (see [`super::bdb`]): every
+/// value but the one under key 0 (rpm's record of the next header number) is
+/// a header.
+pub fn parse_berkeley(
+    path: &str,
+    contents: &[u8],
+    distro: Option<&Distro>,
+) -> Result<Vec<Package>, InventoryError> {
+    check_size(path, contents)?;
+    if !bdb::is_hash_db(contents) {
+        return Err(malformed(
+            path,
+            BDB_FORMAT,
+            "not a Berkeley DB hash database",
+        ));
+    }
+    let pairs = bdb::hash_pairs(contents).map_err(|e| malformed(path, BDB_FORMAT, e))?;
+    let blobs: Vec<Vec<u8>> = pairs
+        .into_iter()
+        .filter(|(key, _)| key.iter().any(|&b| b != 0))
+        .map(|(_, value)| value)
+        .collect();
+    packages(path, &blobs, distro)
+}
+
+/// The packages of a database's header blobs.
+fn packages(
+    path: &str,
+    blobs: &[Vec<u8>],
+    distro: Option<&Distro>,
+) -> Result<Vec<Package>, InventoryError> {
     let ctx = Ctx::new(path, distro);
     let mut out = Vec::new();
     for (i, blob) in blobs.iter().enumerate() {
@@ -118,30 +148,12 @@ pub fn parse_sqlite(
             malformed(
                 path,
                 HEADER_FORMAT,
-                format!("package row {}: {reason}", i + 1),
+                format!("package record {}: {reason}", i + 1),
             )
         })?;
         out.extend(ctx.package(&header));
     }
     Ok(out)
-}
-
-/// Recognises the Berkeley DB `Packages` file and refuses it as
-/// unsupported; anything else there is malformed.
-pub fn parse_berkeley(path: &str, contents: &[u8]) -> Result<Vec<Package>, InventoryError> {
-    check_size(path, contents)?;
-    let magic = contents
-        .get(12..16)
-        .and_then(|m| <[u8; 4]>::try_from(m).ok());
-    let is_bdb = magic.is_some_and(|m| {
-        u32::from_le_bytes(m) == BDB_HASH_MAGIC || u32::from_be_bytes(m) == BDB_HASH_MAGIC
-    });
-    let reason = if is_bdb {
-        "unsupported rpm database format (Berkeley DB)"
-    } else {
-        "unsupported rpm database format (not Berkeley DB either)"
-    };
-    Err(malformed(path, FORMAT, reason))
 }
 
 /// The `blob` column of every `Packages` row, in `hnum` order.
