@@ -675,6 +675,55 @@ fn test_image() -> tempfile::TempDir {
 
 const SCRIPT: &[u8] = b"#!/bin/sh\nexec /usr/local/bin/hello \"$@\"\n";
 
+/// An RHEL 8 image keeps its rpm database in Berkeley DB only: the scan lists
+/// its packages with the layer that wrote the database.
+#[test]
+fn scan_reads_a_berkeley_db_rpm_database() {
+    let l0 = Layer::new()
+        .file(
+            "etc/os-release",
+            b"NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"8.9\"\n",
+        )
+        .tar();
+    let l1 = Layer::new()
+        .file("var/lib/rpm/Packages", &fixture("rpm/Packages-512"))
+        .tar();
+    let mut blobs = Blobs::default();
+    let layers = [(OCI_LAYER_GZIP, gzip(&l0), l0), (OCI_LAYER, l1.clone(), l1)];
+    let m = blobs.image("amd64", &layers);
+    let dir = tempfile::tempdir().unwrap();
+    blobs.write_layout(dir.path(), &index(vec![m]));
+    let scanned = scan_oci_layout(dir.path(), &ScanOptions::default()).unwrap();
+    assert!(
+        scanned.warnings.list.is_empty(),
+        "{:?}",
+        scanned.warnings.list
+    );
+    let mut found: Vec<(usize, &str, &str, &str)> = scanned
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.layer,
+                p.package.name.as_str(),
+                p.package.version.as_str(),
+                p.package.purl.as_str(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(
+        found[0],
+        (
+            1,
+            "bulwark-hello",
+            "2:1.2.3-4.fc39",
+            "pkg:rpm/redhat/bulwark-hello@1.2.3-4.fc39?arch=x86_64&distro=rhel-8.9&epoch=2"
+        )
+    );
+}
+
 #[test]
 fn scan_picks_the_new_inventories_out_of_layers() {
     let dir = test_image();
