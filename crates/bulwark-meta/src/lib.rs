@@ -18,6 +18,16 @@ mod sqlite_auth;
 mod sqlite_vuln;
 mod trust;
 
+/// A count or size for an `INTEGER`/`BIGINT` column (saturating: neither database has u64).
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A count or size read back (a negative value, which the store never writes, reads as 0).
+pub(crate) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
 pub use migrate::{
     MigrateError, MigrationReport, check_sqlite_to_postgres, copy_sqlite_to_postgres,
 };

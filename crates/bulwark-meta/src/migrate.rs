@@ -21,7 +21,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Postgres, Row, Sqlite, Transaction, TypeInfo, ValueRef};
 
-use crate::{PostgresStore, SqliteStore};
+use crate::{PostgresStore, SqliteStore, to_u64};
 
 /// Rows per INSERT, at most (and fewer for wide tables: PostgreSQL takes 65535 parameters).
 const BATCH_ROWS: usize = 500;
@@ -177,10 +177,6 @@ struct TablePlan {
 /// Quote an identifier for SQLite and PostgreSQL alike.
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 async fn sqlite_versions(tx: &mut Transaction<'_, Sqlite>) -> Result<Vec<i64>> {

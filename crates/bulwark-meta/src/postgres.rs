@@ -45,6 +45,8 @@ use bytes::Bytes;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
+use crate::{to_i64, to_u64};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// PostgreSQL metadata store: a pool of connections to one database, which several
@@ -118,14 +120,6 @@ fn db(e: sqlx::Error) -> Error {
 
 fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(Error::metadata)
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 fn digest_strings<'a>(digests: impl IntoIterator<Item = &'a Digest>) -> Vec<String> {

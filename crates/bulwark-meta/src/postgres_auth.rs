@@ -21,13 +21,13 @@ use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres};
 
-use crate::PostgresStore;
 use crate::sqlite_auth::common::{
     self, KeyRow, MemberRow, ProjectRow, RobotRow, RuleRow, TeamRow, TokenRow, UserCredRow,
     UserRow, admin_guard, backend, encode_permissions, grants_from, is_foreign_key_violation,
     key_from, member_columns, member_label, membership_from, not_found, project_from, robot_from,
-    rule_from, team_from, to_u64, token_from, unique_or, user_from, visibility_str,
+    rule_from, team_from, token_from, unique_or, user_from, visibility_str,
 };
+use crate::{PostgresStore, to_u64};
 
 /// `NotFound` for the first of `candidates` (what, table, id) that does not exist: the
 /// explanation of a foreign key violation. Runs on the pool, outside the failed transaction.

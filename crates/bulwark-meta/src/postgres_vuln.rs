@@ -303,7 +303,7 @@ impl VulnStore for PostgresStore {
     }
 
     async fn log_import(&self, e: &NewImportLog) -> StoreResult<i64> {
-        use crate::sqlite_vuln::common::to_i64;
+        use crate::to_i64;
         sqlx::query_scalar(
             "INSERT INTO vuln_import_log (source, path, files, records, advisories, ranges, \
              inserted, updated, skipped, started_at, finished_at) \

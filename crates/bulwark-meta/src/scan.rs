@@ -14,7 +14,7 @@ use bulwark_scanner::jobs::{
 use bulwark_scanner::vulndb::store::{StoreError, StoreResult};
 
 use crate::sqlite_vuln::common::backend;
-use crate::{PostgresStore, SqliteStore};
+use crate::{PostgresStore, SqliteStore, to_i64, to_u64};
 
 const JOB_COLUMNS: &str = "id, repository, digest, state, attempts, claimed_by, claimed_at, \
                            error, created_at, updated_at";
@@ -223,14 +223,6 @@ fn summary_json(s: &ScanSummary) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "{}".to_owned())
 }
 
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn count(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// id, kind, repository, digest, detail, created_at.
 type EventTuple = (i64, String, String, String, String, i64);
 
@@ -387,8 +379,8 @@ macro_rules! scan_store {
                     .bind(lint)
                     .bind(summary)
                     .bind(&scan.summary.grade)
-                    .bind(count(scan.summary.critical))
-                    .bind(count(scan.summary.high))
+                    .bind(to_i64(scan.summary.critical))
+                    .bind(to_i64(scan.summary.high))
                     .bind(scan.scanned_at)
                     .bind(scan.matched_at)
                     .bind(scan.vulndb_generation)
@@ -427,8 +419,8 @@ macro_rules! scan_store {
                     .bind(r.report.to_string())
                     .bind(summary_json(&r.summary))
                     .bind(&r.summary.grade)
-                    .bind(count(r.summary.critical))
-                    .bind(count(r.summary.high))
+                    .bind(to_i64(r.summary.critical))
+                    .bind(to_i64(r.summary.high))
                     .bind(r.matched_at)
                     .bind(r.vulndb_generation)
                     .execute(&self.$write)

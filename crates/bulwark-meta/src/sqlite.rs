@@ -15,6 +15,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::{to_i64, to_u64};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// SQLite metadata store. All writes go through one connection (SQLite has one writer anyway),
@@ -31,14 +33,6 @@ fn db(e: sqlx::Error) -> Error {
 
 fn parse_digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(Error::metadata)
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 impl SqliteStore {

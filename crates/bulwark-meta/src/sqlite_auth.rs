@@ -17,11 +17,11 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection};
 
-use crate::SqliteStore;
+use crate::{SqliteStore, to_u64};
 use common::{
     KeyRow, MemberRow, ProjectRow, RobotRow, RuleRow, TeamRow, TokenRow, UserCredRow, UserRow,
     admin_guard, backend, encode_permissions, grants_from, key_from, member_columns,
-    membership_from, not_found, project_from, robot_from, rule_from, team_from, to_u64, token_from,
+    membership_from, not_found, project_from, robot_from, rule_from, team_from, token_from,
     unique_or, user_from, visibility_str,
 };
 
@@ -68,10 +68,6 @@ pub(crate) mod common {
         } else {
             backend(e)
         }
-    }
-
-    pub(crate) fn to_u64(v: i64) -> u64 {
-        u64::try_from(v).unwrap_or(0)
     }
 
     pub(crate) fn parse_role(s: &str) -> StoreResult<Role> {

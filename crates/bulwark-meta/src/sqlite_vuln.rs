@@ -254,10 +254,6 @@ pub(crate) mod common {
         u64::try_from(v).unwrap_or(0)
     }
 
-    pub(crate) fn to_i64(v: u64) -> i64 {
-        i64::try_from(v).unwrap_or(i64::MAX)
-    }
-
     pub(crate) fn log_from(t: LogTuple) -> ImportLogEntry {
         let (
             id,
@@ -589,7 +585,7 @@ impl VulnStore for SqliteStore {
     }
 
     async fn log_import(&self, e: &NewImportLog) -> StoreResult<i64> {
-        use common::to_i64;
+        use crate::to_i64;
         sqlx::query_scalar(
             "INSERT INTO vuln_import_log (source, path, files, records, advisories, ranges, \
              inserted, updated, skipped, started_at, finished_at) \
