@@ -94,6 +94,9 @@ pub struct ScanConfig {
     pub prune_interval: Duration,
     /// Queue every image that has no result and no pending job when the workers start.
     pub backfill_on_start: bool,
+    /// Keep the queue gauges current (a count query per poll interval); off when no metrics
+    /// recorder is installed.
+    pub queue_metrics: bool,
 }
 
 impl Default for ScanConfig {
@@ -108,6 +111,7 @@ impl Default for ScanConfig {
             job_retention_secs: 7 * 86_400,
             prune_interval: Duration::from_secs(3600),
             backfill_on_start: true,
+            queue_metrics: true,
         }
     }
 }
@@ -448,8 +452,10 @@ impl ScanService {
         }
         let me = self.clone();
         tasks.push(tokio::spawn(async move { me.prune_loop().await }));
-        let me = self.clone();
-        tasks.push(tokio::spawn(async move { me.queue_metrics_loop().await }));
+        if self.config.queue_metrics {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move { me.queue_metrics_loop().await }));
+        }
         if self.config.backfill_on_start {
             let me = self.clone();
             tasks.push(tokio::spawn(async move {

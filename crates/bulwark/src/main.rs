@@ -308,6 +308,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 job_retention_secs: i64::try_from(c.job_retention_days.saturating_mul(86_400))
                     .unwrap_or(i64::MAX),
                 backfill_on_start: c.backfill_on_start,
+                queue_metrics: config.metrics.enabled,
                 ..Default::default()
             },
         ))
