@@ -224,12 +224,9 @@ pub fn scan_image(
     let layer_digests: Vec<Digest> = image.layers.iter().map(|l| l.digest.clone()).collect();
     let mut packages = Vec::new();
     // rpm reads one database: after a conversion to sqlite, a leftover Berkeley DB is stale.
-    let rpm_sqlite = [
-        "var/lib/rpm/rpmdb.sqlite",
-        "usr/lib/sysimage/rpm/rpmdb.sqlite",
-    ]
-    .iter()
-    .any(|p| squash.read(p).is_some());
+    let rpm_sqlite = squash.iter().any(|(path, node)| {
+        node.content.is_some() && inventory::parser_for(path) == Some(inventory::Parser::RpmSqlite)
+    });
     for (path, node) in squash.iter() {
         let Some(content) = &node.content else {
             continue;

@@ -29,18 +29,6 @@ const H_DUPLICATE: u8 = 2;
 const H_OFFPAGE: u8 = 3;
 const H_OFFDUP: u8 = 4;
 
-/// Whether `contents` starts with a Berkeley DB hash metadata page (in
-/// either byte order).
-pub fn is_hash_db(contents: &[u8]) -> bool {
-    let Some(m) = contents
-        .get(12..16)
-        .and_then(|m| <[u8; 4]>::try_from(m).ok())
-    else {
-        return false;
-    };
-    u32::from_le_bytes(m) == HASH_MAGIC || u32::from_be_bytes(m) == HASH_MAGIC
-}
-
 struct Db<'a> {
     bytes: &'a [u8],
     big_endian: bool,
@@ -137,10 +125,10 @@ impl<'a> Db<'a> {
         sorted.sort_unstable();
         let mut items = Vec::with_capacity(entries);
         for &at in &offsets {
+            // Binary search: a hostile 64 KiB page holds 32k offsets.
             let end = sorted
-                .iter()
+                .get(sorted.partition_point(|&o| o <= at))
                 .copied()
-                .find(|&o| o > at)
                 .unwrap_or(self.page_size);
             let item = page.get(at..end).unwrap_or_default();
             let (&kind, body) = item.split_first().ok_or_else(|| bad("empty item"))?;
@@ -177,7 +165,7 @@ pub fn hash_pairs(contents: &[u8]) -> Result<Vec<Pair>, String> {
     let magic = contents
         .get(12..16)
         .and_then(|m| <[u8; 4]>::try_from(m).ok())
-        .ok_or("too short for a Berkeley DB metadata page")?;
+        .ok_or("not a Berkeley DB hash database: too short for its metadata page")?;
     let big_endian = if u32::from_le_bytes(magic) == HASH_MAGIC {
         false
     } else if u32::from_be_bytes(magic) == HASH_MAGIC {

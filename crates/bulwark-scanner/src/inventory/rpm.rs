@@ -118,13 +118,6 @@ pub fn parse_berkeley(
     distro: Option<&Distro>,
 ) -> Result<Vec<Package>, InventoryError> {
     check_size(path, contents)?;
-    if !bdb::is_hash_db(contents) {
-        return Err(malformed(
-            path,
-            BDB_FORMAT,
-            "not a Berkeley DB hash database",
-        ));
-    }
     let pairs = bdb::hash_pairs(contents).map_err(|e| malformed(path, BDB_FORMAT, e))?;
     let blobs: Vec<Vec<u8>> = pairs
         .into_iter()
